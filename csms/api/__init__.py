@@ -1,0 +1,1 @@
+"""The HTTP API (aiohttp): JSON in and out, errors as ``{"error": {"code", "message"}}``."""

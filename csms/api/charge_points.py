@@ -1,0 +1,109 @@
+"""Charge points: register, list with live status, detail, and remote commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from csms.api.auth import operator
+from csms.api.context import COMMANDS, POOL
+from csms.api.encoding import json_response
+from csms.api.requests import cursor_param, json_body, limit_param, page
+from csms.errors import ValidationFailed
+from csms.services import charge_points as service
+from csms.store import charge_points, events
+
+routes = web.RouteTableDef()
+
+#: Longest a command call may wait for the charger (seconds), whatever the client asks.
+MAX_COMMAND_TIMEOUT = 300.0
+
+
+def _present(row: asyncpg.Record) -> dict[str, Any]:
+    return dict(row)
+
+
+@routes.post("/api/v1/charge-points")
+async def register(request: web.Request) -> web.Response:
+    operator(request)
+    body = await json_body(
+        request,
+        required=frozenset({"id", "connectors"}),
+        optional=frozenset({"site_id", "authorization_key"}),
+    )
+    site_id = body.get("site_id")
+    if site_id is not None and type(site_id) is not int:
+        raise ValidationFailed("site_id must be an integer")
+    pool = request.app[POOL]
+    cp_id = await service.register(
+        pool,
+        body["id"],
+        site_id=site_id,
+        authorization_key=body.get("authorization_key"),
+        connectors=body["connectors"],
+    )
+    return json_response(_present(await charge_points.get(pool, cp_id)), status=201)
+
+
+@routes.get("/api/v1/charge-points")
+async def list_charge_points(request: web.Request) -> web.Response:
+    operator(request)
+    limit = limit_param(request)
+    site = request.query.get("site_id")
+    if site is not None and not site.isdigit():
+        raise ValidationFailed("site_id must be an integer")
+    rows = await charge_points.list_page(
+        request.app[POOL],
+        after=cursor_param(request, str),
+        limit=limit,
+        site_id=int(site) if site else None,
+    )
+    return json_response(page([_present(row) for row in rows], limit, "id"))
+
+
+@routes.get("/api/v1/charge-points/{cp_id}")
+async def get_charge_point(request: web.Request) -> web.Response:
+    operator(request)
+    pool = request.app[POOL]
+    cp_id = request.match_info["cp_id"]
+    detail = _present(await charge_points.get(pool, cp_id))
+    detail["recent_events"] = [dict(row) for row in await events.list_recent(pool, cp_id, 20)]
+    return json_response(detail)
+
+
+@routes.post("/api/v1/charge-points/{cp_id}/commands/{action}")
+async def command(request: web.Request) -> web.Response:
+    """Send any CSMS-initiated 1.6 call with the OCPP payload as the body; answer its result."""
+    operator(request)
+    raw = await request.read()
+    try:
+        payload = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise ValidationFailed("body must be the OCPP payload as a JSON object") from None
+    if not isinstance(payload, dict):
+        raise ValidationFailed("body must be the OCPP payload as a JSON object")
+    answer = await service.send_command(
+        request.app[POOL],
+        request.app[COMMANDS],
+        request.match_info["cp_id"],
+        request.match_info["action"],
+        payload,
+        _timeout(request),
+    )
+    return json_response(answer)
+
+
+def _timeout(request: web.Request) -> float | None:
+    raw = request.query.get("timeout")
+    if raw is None:
+        return None
+    try:
+        timeout = float(raw)
+    except ValueError:
+        raise ValidationFailed("timeout must be a number of seconds") from None
+    if not 0 < timeout <= MAX_COMMAND_TIMEOUT:
+        raise ValidationFailed(f"timeout must be more than 0 and at most {MAX_COMMAND_TIMEOUT:g}")
+    return timeout

@@ -1,0 +1,24 @@
+"""Typed keys for what the application and each request carry."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from csms.clock import Clock
+from csms.gateway.commands import CommandRouter
+from csms.gateway.registry import Registry
+from csms.gateway.transport import Gateway
+from csms.settings import Settings
+from csms.store.live_state import LiveStateWriter
+from csms.store.users import User
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+POOL = web.AppKey("pool", asyncpg.Pool)
+REGISTRY = web.AppKey("registry", Registry)
+LIVE_STATE = web.AppKey("live_state", LiveStateWriter)
+COMMANDS = web.AppKey("commands", CommandRouter)
+GATEWAY = web.AppKey("gateway", Gateway)
+
+USER = web.RequestKey("user", User)

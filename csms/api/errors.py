@@ -1,0 +1,67 @@
+"""The HTTP edge of the error root: every error leaves as ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from csms import errors
+from csms.api.encoding import json_response
+
+log = logging.getLogger(__name__)
+
+_STATUS: dict[type[errors.CsmsError], int] = {
+    errors.ValidationFailed: 422,
+    errors.NotFound: 404,
+    errors.AlreadyExists: 409,
+    errors.Conflict: 409,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.ChargePointNotConnected: 409,
+    errors.ChargePointTimeout: 504,
+    errors.ChargePointCallError: 502,
+    errors.DatabaseUnavailable: 503,
+}
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(status: int, code: str, message: str, **extra: object) -> web.Response:
+    body: dict[str, object] = {"code": code, "message": message, **extra}
+    headers = {"WWW-Authenticate": 'Bearer realm="csms"'} if status == 401 else None
+    return json_response({"error": body}, status=status, headers=headers)
+
+
+def status_of(error: errors.CsmsError) -> int:
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.ChargePointCallError as error:
+        return error_response(
+            502, error.code, error.message, ocpp_error_code=error.error_code, details=error.details
+        )
+    except errors.CsmsError as error:
+        return error_response(status_of(error), error.code, error.message)
+    except web.HTTPException as error:
+        if error.status < 400 or request.path.startswith("/ocpp/"):
+            raise
+        code = _HTTP_CODES.get(error.status, "http_error")
+        return error_response(error.status, code, error.reason)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, "internal_error", "internal error")

@@ -1,0 +1,93 @@
+"""idTags: ``POST/GET /api/v1/id-tags`` (operators), ``POST/GET /api/v1/me/id-tags`` (drivers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from csms.api.auth import operator
+from csms.api.context import POOL, USER
+from csms.api.encoding import json_response
+from csms.api.requests import cursor_param, json_body, limit_param, page
+from csms.domain.authorization import ID_TAG_MAX_LENGTH
+from csms.domain.timestamps import TimestampError, parse_timestamp
+from csms.errors import ValidationFailed
+from csms.store import id_tags
+
+routes = web.RouteTableDef()
+
+
+def _id_tag(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None and name != "id_tag":
+        return None
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= ID_TAG_MAX_LENGTH
+        or not value.isprintable()
+    ):
+        raise ValidationFailed(f"{name} must be 1-{ID_TAG_MAX_LENGTH} printable characters")
+    return value
+
+
+def _expiry(value: object) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)  # type: ignore[arg-type]
+    except TimestampError:
+        raise ValidationFailed("expiry_date must be an RFC 3339 date-time") from None
+
+
+@routes.post("/api/v1/id-tags")
+async def create_id_tag(request: web.Request) -> web.Response:
+    operator(request)
+    body = await json_body(
+        request,
+        required=frozenset({"id_tag"}),
+        optional=frozenset({"parent_id_tag", "expiry_date", "blocked", "user_id"}),
+    )
+    blocked = body.get("blocked", False)
+    user_id = body.get("user_id")
+    if not isinstance(blocked, bool):
+        raise ValidationFailed("blocked must be true or false")
+    if user_id is not None and type(user_id) is not int:
+        raise ValidationFailed("user_id must be an integer")
+    row = await id_tags.create(
+        request.app[POOL],
+        _id_tag(body, "id_tag") or "",
+        parent_id_tag=_id_tag(body, "parent_id_tag"),
+        expiry_date=_expiry(body.get("expiry_date")),
+        blocked=blocked,
+        user_id=user_id,
+    )
+    return json_response(dict(row), status=201)
+
+
+@routes.get("/api/v1/id-tags")
+async def list_id_tags(request: web.Request) -> web.Response:
+    operator(request)
+    limit = limit_param(request)
+    rows = await id_tags.list_page(request.app[POOL], after=cursor_param(request, str), limit=limit)
+    return json_response(page([dict(row) for row in rows], limit, "id_tag"))
+
+
+@routes.post("/api/v1/me/id-tags")
+async def register_own_card(request: web.Request) -> web.Response:
+    """A driver registers their own card, usable at any charger."""
+    body = await json_body(request, required=frozenset({"id_tag"}))
+    row = await id_tags.create(
+        request.app[POOL], _id_tag(body, "id_tag") or "", user_id=request[USER].id
+    )
+    return json_response(dict(row), status=201)
+
+
+@routes.get("/api/v1/me/id-tags")
+async def list_own_cards(request: web.Request) -> web.Response:
+    limit = limit_param(request)
+    rows = await id_tags.list_page(
+        request.app[POOL], after=cursor_param(request, str), limit=limit, user_id=request[USER].id
+    )
+    return json_response(page([dict(row) for row in rows], limit, "id_tag"))

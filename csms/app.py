@@ -1,0 +1,119 @@
+"""The application factory: one aiohttp app serving the HTTP API and the OCPP endpoint.
+
+Resources are opened and closed in ``cleanup_ctx`` (database, then gateway), so tests and
+``csms serve`` get the same lifecycle. When the HTTP and OCPP ports differ, each port serves
+only its own paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from csms.api import accounts, charge_points, id_tags, service, sites, transactions
+from csms.api.auth import auth_middleware
+from csms.api.context import CLOCK, COMMANDS, GATEWAY, LIVE_STATE, POOL, REGISTRY, SETTINGS
+from csms.api.errors import error_middleware
+from csms.clock import Clock, system_clock
+from csms.gateway import schemas
+from csms.gateway.commands import LocalCommandRouter
+from csms.gateway.handlers import ChargePointHandlers
+from csms.gateway.registry import Registry
+from csms.gateway.transport import Gateway
+from csms.settings import Settings
+from csms.store.database import create_pool, database_url
+from csms.store.live_state import LiveStateWriter
+from csms.store.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+OCPP_PREFIX = "/ocpp/"
+
+
+def create_app(settings: Settings, clock: Clock = system_clock) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[error_middleware, _port_middleware(settings), auth_middleware],
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_gateway)
+    app.on_shutdown.append(_close_connections)
+    for module in (service, accounts, sites, charge_points, id_tags, transactions):
+        app.router.add_routes(module.routes)
+    app.router.add_get(OCPP_PREFIX + "{charge_point_id}", _ocpp)
+    return app
+
+
+async def _ocpp(request: web.Request) -> web.StreamResponse:
+    return await request.app[GATEWAY].handle(request)
+
+
+def _port_middleware(settings: Settings) -> Middleware:
+    @web.middleware
+    async def separate_ports(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if settings.http_port != settings.ocpp_port:
+            sockname = request.transport.get_extra_info("sockname") if request.transport else None
+            port = sockname[1] if sockname else None
+            if (port == settings.ocpp_port) != request.path.startswith(OCPP_PREFIX):
+                raise web.HTTPNotFound()
+        return await handler(request)
+
+    return separate_ports
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with database_url(settings.database_url, settings.data_dir) as url:
+        pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        try:
+            async with pool.acquire() as connection:
+                await migrate(connection)
+            app[POOL] = pool
+            yield
+        finally:
+            await pool.close()
+
+
+async def _gateway(app: web.Application) -> AsyncIterator[None]:
+    settings, pool, clock = app[SETTINGS], app[POOL], app[CLOCK]
+    schemas.warm_up()
+    registry = Registry()
+    live = LiveStateWriter(pool, settings.node_id, settings.live_state_flush_interval)
+    await live.start_node()
+    handlers = ChargePointHandlers(pool, live, clock, settings.heartbeat_interval)
+    app[REGISTRY] = registry
+    app[LIVE_STATE] = live
+    app[COMMANDS] = LocalCommandRouter(registry, settings.call_timeout)
+    app[GATEWAY] = Gateway(
+        pool=pool,
+        registry=registry,
+        live=live,
+        handlers=handlers.table(),
+        clock=clock,
+        auto_register=settings.auto_register,
+        max_message_bytes=settings.max_body_bytes,
+    )
+    flusher = asyncio.create_task(live.run(), name="live-state")
+    try:
+        yield
+    finally:
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+        await live.stop_node()
+
+
+async def _close_connections(app: web.Application) -> None:
+    registry = app[REGISTRY]
+    sessions = [registry.get(cp_id) for cp_id in list(registry)]
+    await asyncio.gather(
+        *(session.disconnect("server shutting down") for session in sessions if session),
+        return_exceptions=True,
+    )

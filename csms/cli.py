@@ -1,0 +1,174 @@
+"""The ``csms`` command line: serve, migrate, and what an operator registers from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+import asyncpg
+
+from csms.clock import system_clock
+from csms.domain.sites import check_timezone
+from csms.domain.timestamps import parse_timestamp
+from csms.errors import CsmsError
+from csms.services import accounts
+from csms.services import charge_points as charge_point_service
+from csms.settings import Settings
+from csms.store import id_tags, sites
+from csms.store.database import create_pool, database_url
+from csms.store.migrations import migrate
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(
+            host=getattr(args, "host", None),
+            http_port=getattr(args, "http_port", None),
+            ocpp_port=getattr(args, "ocpp_port", None),
+        )
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        _install_uvloop()
+        return asyncio.run(args.run(settings, args))  # type: ignore[no-any-return]
+    except CsmsError as error:
+        print(f"csms: {error.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _install_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="csms", description="OCPP 1.6J central system")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the OCPP gateway and the HTTP API")
+    serve.add_argument("--host", help="address to listen on (CSMS_HOST)")
+    serve.add_argument("--http-port", type=int, help="HTTP API port (CSMS_HTTP_PORT)")
+    serve.add_argument("--ocpp-port", type=int, help="OCPP WebSocket port (CSMS_OCPP_PORT)")
+    serve.set_defaults(run=_serve)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+
+    operator = commands.add_parser("operator", help="operator accounts").add_subparsers(
+        required=True
+    )
+    add_operator = operator.add_parser("add", help="create an operator account")
+    add_operator.add_argument("--email", required=True)
+    add_operator.add_argument("--password", required=True)
+    add_operator.add_argument("--name")
+    add_operator.set_defaults(run=_add_operator)
+
+    site = commands.add_parser("site", help="sites").add_subparsers(required=True)
+    add_site = site.add_parser("add", help="create a site; prints its id")
+    add_site.add_argument("--name", required=True)
+    add_site.add_argument("--timezone", required=True, help="IANA name, e.g. Europe/Berlin")
+    add_site.set_defaults(run=_add_site)
+
+    charge_point = commands.add_parser("charge-point", help="charge points").add_subparsers(
+        required=True
+    )
+    add_cp = charge_point.add_parser("add", help="register a charge point")
+    add_cp.add_argument("--id", required=True)
+    add_cp.add_argument("--site-id", type=int)
+    add_cp.add_argument("--key", help="AuthorizationKey for HTTP Basic auth (16-20 bytes)")
+    add_cp.add_argument(
+        "--connector",
+        action="append",
+        required=True,
+        metavar="ID:TYPE:KW",
+        help="e.g. 1:Type2:22 (repeat for each connector)",
+    )
+    add_cp.set_defaults(run=_add_charge_point)
+
+    id_tag = commands.add_parser("id-tag", help="idTags (RFID cards)").add_subparsers(required=True)
+    add_tag = id_tag.add_parser("add", help="register an idTag")
+    add_tag.add_argument("--id-tag", required=True)
+    add_tag.add_argument("--parent")
+    add_tag.add_argument("--expiry", help="RFC 3339 date-time")
+    add_tag.add_argument("--blocked", action="store_true")
+    add_tag.set_defaults(run=_add_id_tag)
+    return parser
+
+
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from csms.server import serve
+
+    await serve(settings)
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    async with database_url(settings.database_url, settings.data_dir) as url:
+        pool = await create_pool(url, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as connection:
+                await migrate(connection)
+            yield pool
+        finally:
+            await pool.close()
+
+
+async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async with _pool(settings):
+        print("database is up to date")
+    return 0
+
+
+async def _add_operator(settings: Settings, args: argparse.Namespace) -> int:
+    async with _pool(settings) as pool:
+        user = await accounts.sign_up(
+            pool, args.email, args.password, role="operator", name=args.name
+        )
+    print(f"operator {user.email} created (id {user.id})")
+    return 0
+
+
+async def _add_site(settings: Settings, args: argparse.Namespace) -> int:
+    async with _pool(settings) as pool:
+        row = await sites.create(pool, args.name, check_timezone(args.timezone))
+    print(row["id"])
+    return 0
+
+
+async def _add_charge_point(settings: Settings, args: argparse.Namespace) -> int:
+    connectors = [_connector_arg(text) for text in args.connector]
+    async with _pool(settings) as pool:
+        cp_id = await charge_point_service.register(
+            pool, args.id, site_id=args.site_id, authorization_key=args.key, connectors=connectors
+        )
+    print(f"charge point {cp_id} registered with {len(connectors)} connector(s)")
+    return 0
+
+
+def _connector_arg(text: str) -> dict[str, object]:
+    parts = text.split(":")
+    if len(parts) != 3 or not parts[0].isdigit():
+        raise SystemExit(f"csms: --connector must look like 1:Type2:22, not {text!r}")
+    return {"connector_id": int(parts[0]), "connector_type": parts[1], "max_power_kw": parts[2]}
+
+
+async def _add_id_tag(settings: Settings, args: argparse.Namespace) -> int:
+    expiry: datetime | None = parse_timestamp(args.expiry) if args.expiry else None
+    async with _pool(settings) as pool:
+        await id_tags.create(
+            pool, args.id_tag, parent_id_tag=args.parent, expiry_date=expiry, blocked=args.blocked
+        )
+    print(f"idTag {args.id_tag} registered")
+    _ = system_clock
+    return 0

@@ -1,0 +1,43 @@
+"""Timestamps as OCPP and the HTTP API write them.
+
+Chargers send RFC 3339 with any offset, with or without fractions, and some send no offset at
+all; we read all of those (naive means UTC). We always write UTC with a ``Z`` suffix and
+milliseconds: OCPP-J 1.6 allows offsets, but several chargers in the field break on ``+00:00``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+class TimestampError(ValueError):
+    """The text is not an RFC 3339 date-time."""
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Return the aware UTC datetime that ``text`` names.
+
+    >>> parse_timestamp("2026-01-02T03:04:05.123+01:00").isoformat()
+    '2026-01-02T02:04:05.123000+00:00'
+    """
+    if not isinstance(text, str) or len(text) < 19 or text[10] not in "Tt ":
+        raise TimestampError(f"not an RFC 3339 date-time: {text!r}")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise TimestampError(f"not an RFC 3339 date-time: {text!r}") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Write ``moment`` as UTC with millisecond precision and a ``Z`` suffix.
+
+    >>> format_timestamp(datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC))
+    '2026-01-02T03:04:05.678Z'
+    """
+    if moment.tzinfo is None:
+        raise TimestampError("naive datetimes are ambiguous; pass an aware one")
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"

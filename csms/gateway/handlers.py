@@ -1,0 +1,182 @@
+"""Handlers for every action a 1.6 charge point sends (S 4): translate, delegate, answer.
+
+Each handler gets the charger's id and a payload that already passed its JSON schema, and
+returns the answer payload. Rules live in :mod:`csms.domain`, storage in :mod:`csms.store`,
+orchestration in :mod:`csms.services`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from csms.clock import Clock
+from csms.domain.authorization import IdTagInfo
+from csms.domain.charge_points import MAX_CONNECTORS
+from csms.domain.meter_values import flatten
+from csms.domain.timestamps import TimestampError, format_timestamp, parse_timestamp
+from csms.gateway.frames import ErrorCode
+from csms.gateway.session import CallRefused, Handler, Payload
+from csms.services import authorization, transactions
+from csms.store import charge_points, events
+from csms.store.live_state import ConnectorStatus, LiveStateWriter
+
+_REGISTRATION = {"accepted": "Accepted", "pending": "Pending", "rejected": "Rejected"}
+
+
+def id_tag_info(info: IdTagInfo) -> dict[str, Any]:
+    """``idTagInfo`` as 1.6 writes it (S 7.27); optional fields left out when unknown."""
+    result: dict[str, Any] = {"status": str(info.status)}
+    if info.expiry_date is not None:
+        result["expiryDate"] = format_timestamp(info.expiry_date)
+    if info.parent_id_tag is not None:
+        result["parentIdTag"] = info.parent_id_tag
+    return result
+
+
+def _timestamp(text: str) -> Any:
+    try:
+        return parse_timestamp(text)
+    except TimestampError as error:
+        raise CallRefused(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+
+
+def _connector(payload: Payload, *, allow_zero: bool) -> int:
+    connector_id = int(payload["connectorId"])
+    if not (0 if allow_zero else 1) <= connector_id <= MAX_CONNECTORS:
+        raise CallRefused(
+            ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, f"connectorId {connector_id} out of range"
+        )
+    return connector_id
+
+
+class ChargePointHandlers:
+    """The handler table of the gateway, bound to the database and the clock."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, live: LiveStateWriter, clock: Clock, heartbeat_interval: int
+    ) -> None:
+        self._pool = pool
+        self._live = live
+        self._clock = clock
+        self._heartbeat_interval = heartbeat_interval
+
+    def table(self) -> dict[str, Handler]:
+        return {
+            "Authorize": self.authorize,
+            "BootNotification": self.boot_notification,
+            "DataTransfer": self.data_transfer,
+            "DiagnosticsStatusNotification": self.diagnostics_status_notification,
+            "FirmwareStatusNotification": self.firmware_status_notification,
+            "Heartbeat": self.heartbeat,
+            "MeterValues": self.meter_values,
+            "StartTransaction": self.start_transaction,
+            "StatusNotification": self.status_notification,
+            "StopTransaction": self.stop_transaction,
+        }
+
+    async def boot_notification(self, charge_point_id: str, payload: Payload) -> Payload:
+        # S 4.2; J 3: currentTime in UTC with Z.
+        now = self._clock()
+        status = await charge_points.record_boot(self._pool, charge_point_id, payload, now)
+        return {
+            "status": _REGISTRATION[status],
+            "currentTime": format_timestamp(now),
+            "interval": self._heartbeat_interval,
+        }
+
+    async def heartbeat(self, charge_point_id: str, payload: Payload) -> Payload:
+        now = self._clock()
+        self._live.seen(charge_point_id, now)
+        return {"currentTime": format_timestamp(now)}
+
+    async def status_notification(self, charge_point_id: str, payload: Payload) -> Payload:
+        # S 4.9. Ordered by arrival, not by the charger's timestamp: clocks in the field drift.
+        now = self._clock()
+        status = ConnectorStatus(
+            status=payload["status"],
+            error_code=payload["errorCode"],
+            info=payload.get("info"),
+            vendor_error_code=payload.get("vendorErrorCode"),
+            at=now,
+        )
+        self._live.connector_status(charge_point_id, _connector(payload, allow_zero=True), status)
+        self._live.seen(charge_point_id, now)
+        return {}
+
+    async def authorize(self, charge_point_id: str, payload: Payload) -> Payload:
+        info = await authorization.authorize(
+            self._pool, self._clock, charge_point_id, payload["idTag"]
+        )
+        return {"idTagInfo": id_tag_info(info)}
+
+    async def start_transaction(self, charge_point_id: str, payload: Payload) -> Payload:
+        reservation_id = payload.get("reservationId")
+        request = transactions.StartRequest(
+            charge_point_id=charge_point_id,
+            connector_id=_connector(payload, allow_zero=False),
+            id_tag=payload["idTag"],
+            meter_start=payload["meterStart"],
+            started_at=_timestamp(payload["timestamp"]),
+            # S 6.45: -1 is used by some chargers to mean "no reservation".
+            reservation_id=reservation_id
+            if reservation_id is not None and reservation_id >= 0
+            else None,
+        )
+        answer = await transactions.start(self._pool, self._clock, request)
+        return {
+            "transactionId": answer.transaction_id,
+            "idTagInfo": id_tag_info(answer.id_tag_info),
+        }
+
+    async def stop_transaction(self, charge_point_id: str, payload: Payload) -> Payload:
+        try:
+            samples = flatten(payload.get("transactionData", []))
+        except TimestampError as error:
+            raise CallRefused(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+        request = transactions.StopRequest(
+            charge_point_id=charge_point_id,
+            transaction_id=payload["transactionId"],
+            meter_stop=payload["meterStop"],
+            stopped_at=_timestamp(payload["timestamp"]),
+            reason=payload.get("reason"),
+            id_tag=payload.get("idTag"),
+            samples=samples,
+        )
+        info = await transactions.stop(self._pool, self._clock, request)
+        return {} if info is None else {"idTagInfo": id_tag_info(info)}
+
+    async def meter_values(self, charge_point_id: str, payload: Payload) -> Payload:
+        try:
+            samples = flatten(payload["meterValue"])
+        except TimestampError as error:
+            raise CallRefused(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+        await transactions.record_meter_values(
+            self._pool,
+            charge_point_id,
+            _connector(payload, allow_zero=True),
+            payload.get("transactionId"),
+            samples,
+        )
+        self._live.seen(charge_point_id, self._clock())
+        return {}
+
+    async def data_transfer(self, charge_point_id: str, payload: Payload) -> Payload:
+        # S 4.3: kept for support; csms implements no vendor extension, so it says so.
+        await events.record(self._pool, charge_point_id, "DataTransfer", payload)
+        return {"status": "UnknownVendorId"}
+
+    async def diagnostics_status_notification(
+        self, charge_point_id: str, payload: Payload
+    ) -> Payload:
+        await events.record_diagnostics_status(
+            self._pool, charge_point_id, payload["status"], self._clock()
+        )
+        return {}
+
+    async def firmware_status_notification(self, charge_point_id: str, payload: Payload) -> Payload:
+        await events.record_firmware_status(
+            self._pool, charge_point_id, payload["status"], self._clock()
+        )
+        return {}

@@ -1,0 +1,180 @@
+"""One charger's connection: dispatch of its CALLs, and our CALLs to it (J 4).
+
+A :class:`Session` knows nothing of the socket library: the transport hands it each text
+message (:meth:`Session.receive`) and gives it a ``send`` coroutine. It answers every CALL it
+can parse, never closes the connection over bad input, and keeps at most one CALL of ours
+outstanding at a time (J 4.1.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from csms.errors import ChargePointCallError, ChargePointNotConnected, ChargePointTimeout, CsmsError
+from csms.gateway import frames, schemas
+from csms.gateway.frames import ErrorCode
+
+log = logging.getLogger(__name__)
+
+#: CALLs received per action, for ``/metrics``.
+CALLS_RECEIVED: Counter[str] = Counter()
+
+Payload = dict[str, Any]
+Handler = Callable[[str, Payload], Awaitable[Payload]]
+Send = Callable[[str], Awaitable[None]]
+Disconnect = Callable[[str], Awaitable[None]]
+
+
+class CallRefused(Exception):
+    """Raised by a handler to answer a CALL with a CALLERROR of its choosing."""
+
+    def __init__(self, error_code: ErrorCode, description: str) -> None:
+        super().__init__(description)
+        self.error_code = error_code
+        self.description = description
+
+
+class Session:
+    """The live connection of one charge point."""
+
+    __slots__ = (
+        "_call_lock",
+        "_closed",
+        "_disconnect",
+        "_handlers",
+        "_pending",
+        "_send",
+        "charge_point_id",
+    )
+
+    def __init__(
+        self,
+        charge_point_id: str,
+        send: Send,
+        handlers: Mapping[str, Handler],
+        disconnect: Disconnect,
+    ) -> None:
+        self.charge_point_id = charge_point_id
+        self._send = send
+        self._disconnect = disconnect
+        self._handlers = handlers
+        self._pending: tuple[str, str, asyncio.Future[Payload]] | None = None
+        self._call_lock: asyncio.Lock | None = None  # Created on first use: most never need it.
+        self._closed = False
+
+    async def receive(self, data: str | bytes) -> None:
+        """Handle one text message from the charger."""
+        try:
+            frame = frames.parse_frame(data)
+        except frames.FrameError as error:
+            await self._send_error(error.message_id, error.error_code, error.description)
+            return
+        if frame is None:
+            log.warning("%s: dropped unparsable message %.200r", self.charge_point_id, data)
+        elif isinstance(frame, frames.Call):
+            await self._answer(frame)
+        else:
+            self._resolve(frame)
+
+    async def _answer(self, call: frames.Call) -> None:
+        CALLS_RECEIVED[call.action] += 1
+        handler = self._handlers.get(call.action)
+        if handler is None:
+            code = (
+                ErrorCode.NOT_SUPPORTED
+                if schemas.is_known_action(call.action)
+                else ErrorCode.NOT_IMPLEMENTED
+            )
+            await self._send_error(call.message_id, code, f"{call.action} is not handled")
+            return
+        try:
+            schemas.request_validator(call.action)(call.payload)
+            result = await handler(self.charge_point_id, call.payload)
+            schemas.response_validator(call.action)(result)
+        except schemas.PayloadError as error:
+            await self._send_error(call.message_id, error.error_code, error.description)
+        except CallRefused as error:
+            await self._send_error(call.message_id, error.error_code, error.description)
+        except CsmsError as error:
+            log.warning("%s: %s refused: %s", self.charge_point_id, call.action, error)
+            await self._send_error(call.message_id, ErrorCode.GENERIC_ERROR, error.message)
+        except Exception:
+            log.exception("%s: %s failed", self.charge_point_id, call.action)
+            await self._send_error(call.message_id, ErrorCode.INTERNAL_ERROR, "internal error")
+        else:
+            await self._send(frames.encode_call_result(call.message_id, result))
+
+    async def _send_error(self, message_id: str, code: ErrorCode, description: str) -> None:
+        await self._send(frames.encode_call_error(message_id, code, description))
+
+    def _resolve(self, frame: frames.CallResult | frames.CallError) -> None:
+        pending = self._pending
+        if pending is None or pending[0] != frame.message_id or pending[2].done():
+            log.warning(
+                "%s: answer to no call of ours (%s)", self.charge_point_id, frame.message_id
+            )
+            return
+        _, action, future = pending
+        if isinstance(frame, frames.CallError):
+            future.set_exception(
+                ChargePointCallError(frame.error_code, frame.description, frame.details)
+            )
+            return
+        try:
+            schemas.response_validator(action)(frame.payload)
+        except schemas.PayloadError as error:
+            future.set_exception(
+                ChargePointCallError(
+                    error.error_code, f"invalid {action} answer: {error.description}"
+                )
+            )
+            return
+        future.set_result(frame.payload)
+
+    async def call(self, action: str, payload: Payload, timeout: float) -> Payload:
+        """Send a CALL and return the charger's CALLRESULT payload.
+
+        Raises :class:`ChargePointTimeout` when no answer comes within ``timeout`` seconds
+        (waiting for an earlier call of ours counts), :class:`ChargePointCallError` for a
+        CALLERROR, and :class:`ChargePointNotConnected` when the connection is gone.
+        """
+        if self._call_lock is None:
+            self._call_lock = asyncio.Lock()
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._call_lock:
+                    return await self._call_now(action, payload)
+        except TimeoutError:
+            raise ChargePointTimeout(
+                f"{self.charge_point_id} did not answer {action} within {timeout:g} s"
+            ) from None
+
+    async def _call_now(self, action: str, payload: Payload) -> Payload:
+        if self._closed:
+            raise ChargePointNotConnected(f"{self.charge_point_id} is not connected")
+        message_id = secrets.token_hex(8)
+        future: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
+        self._pending = (message_id, action, future)
+        try:
+            await self._send(frames.encode_call(message_id, action, payload))
+            return await future
+        finally:
+            self._pending = None
+
+    async def disconnect(self, reason: str) -> None:
+        """Close the connection from our side (replaced by a newer one, or shutting down)."""
+        self.close()
+        await self._disconnect(reason)
+
+    def close(self) -> None:
+        """The connection is gone: fail the outstanding call, refuse new ones."""
+        self._closed = True
+        if self._pending is not None and not self._pending[2].done():
+            self._pending[2].set_exception(
+                ChargePointNotConnected(f"{self.charge_point_id} disconnected")
+            )

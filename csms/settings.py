@@ -1,0 +1,106 @@
+"""Settings, read once from the environment (prefix ``CSMS_``).
+
+:meth:`Settings.from_env` is the only place in csms that reads ``os.environ``; everything else
+receives a :class:`Settings` (or the single values it needs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+
+from csms.errors import ConfigurationError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a deployment can set. Field ``x`` is read from ``CSMS_X``."""
+
+    #: PostgreSQL URL; ``None`` starts an embedded PostgreSQL in :attr:`data_dir`.
+    database_url: str | None = None
+    #: Where the embedded PostgreSQL keeps its data (and other local state).
+    data_dir: Path = Path(".csms")
+    host: str = "127.0.0.1"
+    #: HTTP API and web pages.
+    http_port: int = 8080
+    #: OCPP WebSocket endpoint ``ws://host:ocpp_port/ocpp/{id}``; may equal :attr:`http_port`.
+    ocpp_port: int = 9000
+    #: Admit unknown charge point ids as ``pending`` instead of refusing them with 404.
+    auto_register: bool = False
+    #: TLS for the OCPP port (security profile 2); both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: CA bundle to verify charger client certificates (security profile 3).
+    tls_client_ca: Path | None = None
+    #: Heartbeat interval (seconds) given to chargers in BootNotification.conf.
+    heartbeat_interval: int = 300
+    #: How long a CSMS-initiated call waits for the charger's answer (seconds).
+    call_timeout: float = 30.0
+    #: How often batched live state (last seen, connector status) is written (seconds).
+    live_state_flush_interval: float = 0.25
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    #: Identifies this process among several CSMS nodes sharing one database.
+    node_id: str = dataclasses.field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}"
+    )
+    #: Largest accepted HTTP request body and OCPP frame (bytes).
+    max_body_bytes: int = 65536
+    #: Lifetime of API bearer tokens (seconds).
+    token_ttl: int = 86400
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``CSMS_*`` variables; ``overrides`` (e.g. CLI flags) win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(f"CSMS_{field.name.upper()}")
+            if raw is not None:
+                values[field.name] = _convert(field.name, str(field.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise :class:`ConfigurationError` for combinations that cannot work."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigurationError("CSMS_TLS_CERT and CSMS_TLS_KEY must be set together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ConfigurationError("CSMS_TLS_CLIENT_CA needs CSMS_TLS_CERT and CSMS_TLS_KEY")
+        for name in ("http_port", "ocpp_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise ConfigurationError(f"CSMS_{name.upper()} must be a port number, not {port}")
+        if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
+            raise ConfigurationError("need 1 <= CSMS_DB_POOL_MIN <= CSMS_DB_POOL_MAX")
+
+
+def _convert(name: str, annotation: str, raw: str) -> object:
+    try:
+        if annotation.startswith("bool"):
+            lowered = raw.strip().lower()
+            if lowered not in _TRUE | _FALSE:
+                raise ValueError(raw)
+            return lowered in _TRUE
+        if annotation.startswith("int"):
+            return int(raw)
+        if annotation.startswith("float"):
+            return float(raw)
+        if "Path" in annotation:
+            return Path(raw) if raw else None
+        if annotation.startswith("str | None"):
+            return raw or None
+        return raw
+    except ValueError:
+        raise ConfigurationError(
+            f"CSMS_{name.upper()}={raw!r} is not a valid {annotation}"
+        ) from None

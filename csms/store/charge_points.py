@@ -1,0 +1,189 @@
+"""Charge points and their connectors."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from csms.domain.charge_points import ConnectorSpec
+from csms.errors import NotFound
+from csms.store.errors import translated
+from csms.store.live_state import NODE_HEARTBEAT_SECONDS
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandshakeRecord:
+    """What the gateway needs to admit a connection."""
+
+    id: str
+    registration_status: str
+    authorization_key_hash: str | None
+
+
+async def fetch_for_handshake(pool: asyncpg.Pool, charge_point_id: str) -> HandshakeRecord | None:
+    row = await pool.fetchrow(
+        "SELECT id, registration_status, authorization_key_hash FROM charge_points WHERE id = $1",
+        charge_point_id,
+    )
+    return None if row is None else HandshakeRecord(**dict(row))
+
+
+async def create(
+    pool: asyncpg.Pool,
+    charge_point_id: str,
+    *,
+    site_id: int | None,
+    authorization_key_hash: str | None,
+    connectors: list[ConnectorSpec],
+) -> None:
+    """Register a charge point and its connectors in one transaction."""
+    async with pool.acquire() as connection, connection.transaction():
+        with translated():
+            await connection.execute(
+                """INSERT INTO charge_points (id, site_id, authorization_key_hash)
+                   VALUES ($1, $2, $3)""",
+                charge_point_id,
+                site_id,
+                authorization_key_hash,
+            )
+            await connection.executemany(
+                """INSERT INTO connectors
+                       (charge_point_id, connector_id, connector_type, max_power_kw)
+                   VALUES ($1, $2, $3, $4)""",
+                [
+                    (charge_point_id, c.connector_id, c.connector_type, c.max_power_kw)
+                    for c in connectors
+                ],
+            )
+
+
+async def admit_pending(pool: asyncpg.Pool, charge_point_id: str) -> HandshakeRecord:
+    """Store an unknown charger as ``pending`` (CSMS_AUTO_REGISTER) and return its record."""
+    await pool.execute(
+        """INSERT INTO charge_points (id, registration_status) VALUES ($1, 'pending')
+           ON CONFLICT (id) DO NOTHING""",
+        charge_point_id,
+    )
+    record = await fetch_for_handshake(pool, charge_point_id)
+    assert record is not None
+    return record
+
+
+async def accept(
+    pool: asyncpg.Pool,
+    charge_point_id: str,
+    *,
+    site_id: int | None,
+    authorization_key_hash: str | None,
+    connectors: list[ConnectorSpec],
+) -> None:
+    """Turn a ``pending`` charger into a registered one (operator's decision)."""
+    async with pool.acquire() as connection, connection.transaction():
+        status = await connection.fetchval(
+            """UPDATE charge_points
+               SET registration_status = 'accepted', site_id = $2,
+                   authorization_key_hash = COALESCE($3, authorization_key_hash)
+               WHERE id = $1 RETURNING registration_status""",
+            charge_point_id,
+            site_id,
+            authorization_key_hash,
+        )
+        if status is None:
+            raise NotFound(f"no charge point {charge_point_id!r}")
+        with translated():
+            await connection.executemany(
+                """INSERT INTO connectors
+                       (charge_point_id, connector_id, connector_type, max_power_kw)
+                   VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (charge_point_id, connector_id) DO UPDATE
+                   SET connector_type = EXCLUDED.connector_type,
+                       max_power_kw = EXCLUDED.max_power_kw""",
+                [
+                    (charge_point_id, c.connector_id, c.connector_type, c.max_power_kw)
+                    for c in connectors
+                ],
+            )
+
+
+async def set_authorization_key(pool: asyncpg.Pool, charge_point_id: str, key_hash: str) -> None:
+    await pool.execute(
+        "UPDATE charge_points SET authorization_key_hash = $2 WHERE id = $1",
+        charge_point_id,
+        key_hash,
+    )
+
+
+_BOOT_FIELDS = {
+    "chargePointVendor": "vendor",
+    "chargePointModel": "model",
+    "chargePointSerialNumber": "serial_number",
+    "chargeBoxSerialNumber": "charge_box_serial_number",
+    "firmwareVersion": "firmware_version",
+    "iccid": "iccid",
+    "imsi": "imsi",
+    "meterType": "meter_type",
+    "meterSerialNumber": "meter_serial_number",
+}
+
+
+async def record_boot(
+    pool: asyncpg.Pool, charge_point_id: str, payload: dict[str, Any], now: datetime
+) -> str:
+    """Store what BootNotification tells (S 4.2); return the registration status."""
+    status = await pool.fetchval(
+        """UPDATE charge_points
+           SET vendor = $2, model = $3, serial_number = $4, charge_box_serial_number = $5,
+               firmware_version = $6, iccid = $7, imsi = $8, meter_type = $9,
+               meter_serial_number = $10, booted_at = $11, last_seen_at = $11
+           WHERE id = $1 RETURNING registration_status""",
+        charge_point_id,
+        *(payload.get(key) for key in _BOOT_FIELDS),
+        now,
+    )
+    if status is None:
+        raise NotFound(f"no charge point {charge_point_id!r}")
+    return str(status)
+
+
+_DETAIL = """
+SELECT cp.id, cp.site_id, cp.registration_status, cp.vendor, cp.model, cp.serial_number,
+       cp.firmware_version, cp.booted_at, cp.last_seen_at, cp.connected_node, cp.connected_at,
+       cp.status, cp.error_code, cp.status_at, cp.firmware_status, cp.diagnostics_status,
+       cp.authorization_key_hash IS NOT NULL AS has_authorization_key,
+       (cp.connected_node IS NOT NULL AND EXISTS (
+            SELECT 1 FROM nodes n WHERE n.id = cp.connected_node
+            AND n.heartbeat_at > now() - make_interval(secs => $NODE_TIMEOUT))) AS online,
+       COALESCE((SELECT json_agg(json_build_object(
+                    'connector_id', c.connector_id, 'connector_type', c.connector_type,
+                    'max_power_kw', c.max_power_kw, 'status', c.status,
+                    'error_code', c.error_code, 'info', c.info, 'status_at', c.status_at)
+                 ORDER BY c.connector_id)
+                 FROM connectors c WHERE c.charge_point_id = cp.id), '[]') AS connectors
+FROM charge_points cp
+""".replace("$NODE_TIMEOUT", str(3 * NODE_HEARTBEAT_SECONDS))
+
+
+async def get(pool: asyncpg.Pool, charge_point_id: str) -> asyncpg.Record:
+    row = await pool.fetchrow(_DETAIL + " WHERE cp.id = $1", charge_point_id)
+    if row is None:
+        raise NotFound(f"no charge point {charge_point_id!r}")
+    return row
+
+
+async def list_page(
+    pool: asyncpg.Pool, *, after: str | None, limit: int, site_id: int | None = None
+) -> list[asyncpg.Record]:
+    """Charge points ordered by id, ``limit`` of them after id ``after``."""
+    return list(
+        await pool.fetch(
+            _DETAIL
+            + """ WHERE ($1::text IS NULL OR cp.id > $1) AND ($2::bigint IS NULL OR cp.site_id = $2)
+                  ORDER BY cp.id LIMIT $3""",
+            after,
+            site_id,
+            limit,
+        )
+    )

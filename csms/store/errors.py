@@ -1,0 +1,36 @@
+"""The one place where database errors become domain errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import asyncpg
+
+from csms.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
+
+#: Constraint name → the domain error it means. Unnamed constraints fall back by class.
+_BY_CONSTRAINT: dict[str, tuple[type[Exception], str]] = {
+    "users_email": (AlreadyExists, "a user with this email already exists"),
+    "id_tags_key": (AlreadyExists, "this idTag is already registered"),
+    "charge_points_pkey": (AlreadyExists, "a charge point with this id already exists"),
+    "sites_pkey": (AlreadyExists, "this site already exists"),
+}
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """Run a store operation, turning constraint violations into :mod:`csms.errors` classes."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as error:
+        cls, message = _BY_CONSTRAINT.get(
+            error.constraint_name or "", (AlreadyExists, "already exists")
+        )
+        raise cls(message) from error
+    except asyncpg.ForeignKeyViolationError as error:
+        raise NotFound(f"a referenced record does not exist ({error.constraint_name})") from error
+    except asyncpg.CheckViolationError as error:
+        raise ValidationFailed(f"value not allowed ({error.constraint_name})") from error
+    except asyncpg.ExclusionViolationError as error:
+        raise Conflict(f"overlaps an existing record ({error.constraint_name})") from error

@@ -1,0 +1,190 @@
+"""Live state, written in batches: who is connected, last seen, connector status.
+
+Heartbeats and status notifications arrive thousands of times a second; writing each one on
+its own would cap the gateway near the database's single-row commit rate (~3,000/s here). They
+are kept in memory, coalesced (the latest value per charger or connector wins) and written
+every ``interval`` seconds in a few set-based statements. A clean shutdown flushes what is left;
+a crash loses at most one interval of *live* state, which the chargers report again anyway.
+Transactions and meter values never go through here: they are written before they are answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from datetime import datetime
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+#: How often a node proves it is alive; a node silent for 3x this no longer holds connections.
+NODE_HEARTBEAT_SECONDS = 5.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConnectorStatus:
+    status: str
+    error_code: str
+    info: str | None
+    vendor_error_code: str | None
+    at: datetime
+
+
+class LiveStateWriter:
+    """Collects live-state changes and writes them in batches (see the module docstring)."""
+
+    def __init__(self, pool: asyncpg.Pool, node_id: str, interval: float) -> None:
+        self._pool = pool
+        self._node_id = node_id
+        self._interval = interval
+        self._seen: dict[str, datetime] = {}
+        self._connected: dict[str, datetime] = {}
+        self._disconnected: dict[str, datetime] = {}
+        self._statuses: dict[tuple[str, int], ConnectorStatus] = {}
+        self._lock = asyncio.Lock()
+
+    def seen(self, charge_point_id: str, at: datetime) -> None:
+        self._seen[charge_point_id] = at
+
+    def connected(self, charge_point_id: str, at: datetime) -> None:
+        """A connection opened at ``at``; ``at`` also identifies it for :meth:`disconnected`."""
+        self._connected[charge_point_id] = at
+
+    def disconnected(self, charge_point_id: str, connected_at: datetime) -> None:
+        """The connection opened at ``connected_at`` closed (a newer one may have replaced it)."""
+        self._disconnected[charge_point_id] = connected_at
+
+    def connector_status(
+        self, charge_point_id: str, connector_id: int, status: ConnectorStatus
+    ) -> None:
+        self._statuses[(charge_point_id, connector_id)] = status
+
+    async def run(self) -> None:
+        """Flush every interval and beat the node's heartbeat, until cancelled."""
+        since_beat = NODE_HEARTBEAT_SECONDS
+        while True:
+            if since_beat >= NODE_HEARTBEAT_SECONDS:
+                await self._beat()
+                since_beat = 0.0
+            await asyncio.sleep(self._interval)
+            since_beat += self._interval
+            try:
+                await self.flush()
+            except (OSError, asyncpg.PostgresError):
+                log.exception("live state flush failed; will retry")
+
+    async def start_node(self) -> None:
+        """Register this node, and forget connections a previous run of it left behind."""
+        await self._beat()
+        await self._pool.execute(
+            "UPDATE charge_points SET connected_node = NULL WHERE connected_node = $1",
+            self._node_id,
+        )
+
+    async def _beat(self) -> None:
+        await self._pool.execute(
+            """INSERT INTO nodes (id, heartbeat_at) VALUES ($1, now())
+               ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()""",
+            self._node_id,
+        )
+
+    async def stop_node(self) -> None:
+        """Flush, then mark every connection of this node closed (clean shutdown)."""
+        await self.flush()
+        await self._pool.execute(
+            "UPDATE charge_points SET connected_node = NULL WHERE connected_node = $1",
+            self._node_id,
+        )
+        await self._pool.execute("DELETE FROM nodes WHERE id = $1", self._node_id)
+
+    async def flush(self) -> None:
+        """Write everything collected so far."""
+        async with self._lock:
+            seen, self._seen = self._seen, {}
+            connected, self._connected = self._connected, {}
+            disconnected, self._disconnected = self._disconnected, {}
+            statuses, self._statuses = self._statuses, {}
+            if not (seen or connected or disconnected or statuses):
+                return
+            async with self._pool.acquire() as connection, connection.transaction():
+                await self._write_connections(connection, connected, disconnected)
+                await self._write_seen(connection, seen)
+                await self._write_statuses(connection, statuses)
+
+    async def _write_connections(
+        self,
+        connection: asyncpg.Connection,
+        connected: dict[str, datetime],
+        disconnected: dict[str, datetime],
+    ) -> None:
+        if connected:
+            await connection.execute(
+                """UPDATE charge_points cp
+                   SET connected_node = $3, connected_at = s.at,
+                       last_seen_at = GREATEST(cp.last_seen_at, s.at)
+                   FROM unnest($1::text[], $2::timestamptz[]) AS s(id, at) WHERE cp.id = s.id""",
+                list(connected),
+                list(connected.values()),
+                self._node_id,
+            )
+        if disconnected:
+            # Only the connection that closed: a newer one (a reconnect) stays recorded.
+            await connection.execute(
+                """UPDATE charge_points cp SET connected_node = NULL
+                   FROM unnest($1::text[], $2::timestamptz[]) AS s(id, since)
+                   WHERE cp.id = s.id AND cp.connected_node = $3 AND cp.connected_at = s.since""",
+                list(disconnected),
+                list(disconnected.values()),
+                self._node_id,
+            )
+
+    @staticmethod
+    async def _write_seen(connection: asyncpg.Connection, seen: dict[str, datetime]) -> None:
+        if seen:
+            await connection.execute(
+                """UPDATE charge_points cp SET last_seen_at = GREATEST(cp.last_seen_at, s.at)
+                   FROM unnest($1::text[], $2::timestamptz[]) AS s(id, at) WHERE cp.id = s.id""",
+                list(seen),
+                list(seen.values()),
+            )
+
+    @staticmethod
+    async def _write_statuses(
+        connection: asyncpg.Connection, statuses: dict[tuple[str, int], ConnectorStatus]
+    ) -> None:
+        whole = {key[0]: value for key, value in statuses.items() if key[1] == 0}
+        parts = {key: value for key, value in statuses.items() if key[1] != 0}
+        if whole:
+            await connection.execute(
+                """UPDATE charge_points cp SET status = s.status, error_code = s.error_code,
+                          status_at = s.at
+                   FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+                        AS s(id, status, error_code, at)
+                   WHERE cp.id = s.id AND (cp.status_at IS NULL OR cp.status_at <= s.at)""",
+                list(whole),
+                [v.status for v in whole.values()],
+                [v.error_code for v in whole.values()],
+                [v.at for v in whole.values()],
+            )
+        if parts:
+            # A connector the operator did not register is stored too (no type: not bookable).
+            await connection.execute(
+                """INSERT INTO connectors AS c (charge_point_id, connector_id, status, error_code,
+                                                info, vendor_error_code, status_at)
+                   SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[],
+                                        $5::text[], $6::text[], $7::timestamptz[])
+                   ON CONFLICT (charge_point_id, connector_id) DO UPDATE
+                   SET status = EXCLUDED.status, error_code = EXCLUDED.error_code,
+                       info = EXCLUDED.info, vendor_error_code = EXCLUDED.vendor_error_code,
+                       status_at = EXCLUDED.status_at
+                   WHERE c.status_at IS NULL OR c.status_at <= EXCLUDED.status_at""",
+                [key[0] for key in parts],
+                [key[1] for key in parts],
+                [v.status for v in parts.values()],
+                [v.error_code for v in parts.values()],
+                [v.info for v in parts.values()],
+                [v.vendor_error_code for v in parts.values()],
+                [v.at for v in parts.values()],
+            )

@@ -1,0 +1,175 @@
+"""Charging transactions and their meter values.
+
+Start and stop are idempotent: a charger repeats a transaction message until it gets an answer
+(S 4.8, J 4), so a repeat finds the stored row and gets the same answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+import asyncpg
+
+from csms.domain.meter_values import Sample
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StartedTransaction:
+    id: int
+    id_tag_status: str
+    #: False when this was a repeat of a start already stored.
+    created: bool
+
+
+async def find_start(
+    connection: asyncpg.Connection, charge_point_id: str, connector_id: int, started_at: datetime
+) -> StartedTransaction | None:
+    """The transaction already stored for this exact start, if the charger is repeating it."""
+    row = await connection.fetchrow(
+        """SELECT id, id_tag_status FROM transactions
+           WHERE charge_point_id = $1 AND connector_id = $2 AND started_at = $3""",
+        charge_point_id,
+        connector_id,
+        started_at,
+    )
+    return None if row is None else StartedTransaction(row["id"], row["id_tag_status"], False)
+
+
+async def tag_has_open_transaction(
+    connection: asyncpg.Connection, id_tag: str, *, other_than: tuple[str, int]
+) -> bool:
+    """True when ``id_tag`` has an unfinished transaction on another connector."""
+    return bool(
+        await connection.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM transactions
+                 WHERE lower(id_tag) = lower($1) AND stopped_at IS NULL
+                   AND (charge_point_id, connector_id) <> ($2, $3))""",
+            id_tag,
+            *other_than,
+        )
+    )
+
+
+async def insert_start(
+    connection: asyncpg.Connection,
+    *,
+    charge_point_id: str,
+    connector_id: int,
+    id_tag: str,
+    id_tag_status: str,
+    meter_start: int,
+    started_at: datetime,
+    reservation_id: int | None,
+) -> StartedTransaction:
+    """Store a start; a concurrent identical start yields the row stored first."""
+    row = await connection.fetchrow(
+        """INSERT INTO transactions (charge_point_id, connector_id, id_tag, id_tag_status,
+                                     meter_start, started_at, reservation_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT ON CONSTRAINT transactions_start_once DO NOTHING
+           RETURNING id, id_tag_status""",
+        charge_point_id,
+        connector_id,
+        id_tag,
+        id_tag_status,
+        meter_start,
+        started_at,
+        reservation_id,
+    )
+    if row is not None:
+        return StartedTransaction(row["id"], row["id_tag_status"], True)
+    existing = await find_start(connection, charge_point_id, connector_id, started_at)
+    assert existing is not None
+    return existing
+
+
+async def stop(
+    connection: asyncpg.Connection,
+    *,
+    transaction_id: int,
+    charge_point_id: str,
+    meter_stop: int,
+    stopped_at: datetime,
+    reason: str | None,
+    id_tag: str | None,
+) -> int | None:
+    """Close a transaction; return its connector, or None if unknown or already closed."""
+    connector: int | None = await connection.fetchval(
+        """UPDATE transactions
+           SET meter_stop = $3, stopped_at = $4, stop_reason = $5, stop_id_tag = $6
+           WHERE id = $1 AND charge_point_id = $2 AND stopped_at IS NULL
+           RETURNING connector_id""",
+        transaction_id,
+        charge_point_id,
+        meter_stop,
+        stopped_at,
+        reason,
+        id_tag,
+    )
+    return connector
+
+
+async def add_meter_values(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    *,
+    charge_point_id: str,
+    connector_id: int | None,
+    transaction_id: int | None,
+    samples: list[Sample],
+) -> None:
+    """Store samples; ones already stored are skipped. An unknown transaction id is not linked.
+
+    ``connector_id`` None means: the connector of the transaction (StopTransaction's
+    transactionData names no connector).
+    """
+    if not samples:
+        return
+    await connection.execute(
+        """WITH tx AS (SELECT id, connector_id FROM transactions
+                       WHERE id = $3 AND charge_point_id = $1)
+           INSERT INTO meter_values (charge_point_id, connector_id, transaction_id, sampled_at,
+                                     measurand, phase, location, context, format, unit, value)
+           SELECT $1, COALESCE($2, (SELECT connector_id FROM tx), 0), (SELECT id FROM tx), s.*
+           FROM unnest($4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
+                       $9::text[], $10::text[], $11::text[]) AS s
+           ON CONFLICT ON CONSTRAINT meter_values_once DO NOTHING""",
+        charge_point_id,
+        connector_id,
+        transaction_id,
+        [s.sampled_at for s in samples],
+        [s.measurand for s in samples],
+        [s.phase for s in samples],
+        [s.location for s in samples],
+        [s.context for s in samples],
+        [s.format for s in samples],
+        [s.unit for s in samples],
+        [s.value for s in samples],
+    )
+
+
+async def list_page(
+    pool: asyncpg.Pool,
+    *,
+    before: int | None,
+    limit: int,
+    charge_point_id: str | None = None,
+    open_only: bool = False,
+) -> list[asyncpg.Record]:
+    """Transactions, newest first."""
+    return list(
+        await pool.fetch(
+            """SELECT id, charge_point_id, connector_id, id_tag, id_tag_status, reservation_id,
+                      meter_start, started_at, meter_stop, stopped_at, stop_reason,
+                      CASE WHEN meter_stop IS NULL THEN NULL
+                           ELSE (meter_stop - meter_start) END AS energy_wh
+               FROM transactions
+               WHERE ($1::integer IS NULL OR id < $1) AND ($2::text IS NULL OR charge_point_id = $2)
+                 AND (NOT $3 OR stopped_at IS NULL)
+               ORDER BY id DESC LIMIT $4""",
+            before,
+            charge_point_id,
+            open_only,
+            limit,
+        )
+    )
