@@ -5,6 +5,7 @@ cloned from a migrated template, the app served in-process on free ports, and a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import socket
@@ -180,10 +181,8 @@ class ServerHandle:
 async def sign_in_operator(pool: asyncpg.Pool, http_url: str) -> str:
     from csms.services import accounts
 
-    try:
+    with contextlib.suppress(Exception):
         await accounts.sign_up(pool, OPERATOR_EMAIL, OPERATOR_PASSWORD, role="operator")
-    except Exception:  # noqa: BLE001 - already made in this database
-        pass
     async with (
         aiohttp.ClientSession() as http,
         http.post(

@@ -23,7 +23,7 @@ def parse_timestamp(text: str) -> datetime:
     if not isinstance(text, str) or len(text) < 19 or text[10] not in "Tt ":
         raise TimestampError(f"not an RFC 3339 date-time: {text!r}")
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text.upper())  # RFC 3339 allows "t" and "z".
     except ValueError:
         raise TimestampError(f"not an RFC 3339 date-time: {text!r}") from None
     if moment.tzinfo is None:

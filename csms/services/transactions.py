@@ -10,6 +10,7 @@ import asyncpg
 
 from csms.clock import Clock
 from csms.domain.authorization import AuthorizationStatus, IdTagInfo, decide
+from csms.domain.identifiers import as_int32_id
 from csms.domain.meter_values import Sample
 from csms.store import id_tags
 from csms.store import transactions as store
@@ -64,7 +65,7 @@ async def start(pool: asyncpg.Pool, clock: Clock, request: StartRequest) -> Star
             id_tag_status=info.status,
             meter_start=request.meter_start,
             started_at=request.started_at,
-            reservation_id=request.reservation_id,
+            reservation_id=as_int32_id(request.reservation_id),
         )
     log.info(
         "transaction %s started at %s/%s for %s: %s",
@@ -95,23 +96,26 @@ async def stop(pool: asyncpg.Pool, clock: Clock, request: StopRequest) -> IdTagI
 
     Returns the ``idTagInfo`` for the idTag that stopped it, if one was given (S 6.50).
     """
+    transaction_id = as_int32_id(request.transaction_id)
     async with pool.acquire() as connection, connection.transaction():
         await store.add_meter_values(
             connection,
             charge_point_id=request.charge_point_id,
             connector_id=None,
-            transaction_id=request.transaction_id,
+            transaction_id=transaction_id,
             samples=request.samples,
         )
-        connector = await store.stop(
-            connection,
-            transaction_id=request.transaction_id,
-            charge_point_id=request.charge_point_id,
-            meter_stop=request.meter_stop,
-            stopped_at=request.stopped_at,
-            reason=request.reason,
-            id_tag=request.id_tag,
-        )
+        connector = None
+        if transaction_id is not None:
+            connector = await store.stop(
+                connection,
+                transaction_id=transaction_id,
+                charge_point_id=request.charge_point_id,
+                meter_stop=request.meter_stop,
+                stopped_at=request.stopped_at,
+                reason=request.reason,
+                id_tag=request.id_tag,
+            )
         record = None if request.id_tag is None else await id_tags.find(connection, request.id_tag)
     if connector is None:
         log.info(
@@ -133,6 +137,6 @@ async def record_meter_values(
         pool,
         charge_point_id=charge_point_id,
         connector_id=connector_id,
-        transaction_id=transaction_id,
+        transaction_id=as_int32_id(transaction_id),
         samples=samples,
     )

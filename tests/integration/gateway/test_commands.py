@@ -97,7 +97,7 @@ async def test_disconnect_during_call_gives_409(server: ServerHandle) -> None:
 
 
 async def test_unknown_charger_gives_404(server: ServerHandle) -> None:
-    status, body = await command(server, "NO-SUCH-CP", "ClearCache", {})
+    status, _body = await command(server, "NO-SUCH-CP", "ClearCache", {})
     assert status == 404
 
 

@@ -45,7 +45,7 @@ async def test_heartbeat_updates_last_seen_and_online(
     cp_id, client = charger
     answer = await client.result("Heartbeat", {})
     assert answer["currentTime"].endswith("Z")
-    status, detail = await eventually(
+    status, _detail = await eventually(
         lambda: server.request("GET", f"/api/v1/charge-points/{cp_id}"),
         lambda r: r[1]["online"] and r[1]["last_seen_at"] is not None,
     )

@@ -114,3 +114,20 @@ async def test_offline_queue_with_old_timestamps(server: ServerHandle) -> None:
         "2025-12-31T23:00:00Z",
         "2026-01-01T00:00:00Z",
     )
+
+
+async def test_ids_outside_int32_match_nothing_but_are_answered(server: ServerHandle) -> None:
+    cp_id = await server.register_charge_point()
+    async with await OcppTestClient.open(f"{server.ocpp_url}/{cp_id}") as client:
+        big = 2**40
+        stop = {"transactionId": big, "meterStop": 1, "timestamp": "2026-03-01T09:00:00Z"}
+        assert await client.result("StopTransaction", stop) == {}
+        assert await client.result("StopTransaction", {**stop, "transactionId": -1}) == {}
+        meter = {
+            "connectorId": 1,
+            "transactionId": big,
+            "meterValue": [{"timestamp": "2026-03-01T08:30:00Z", "sampledValue": [{"value": "1"}]}],
+        }
+        assert await client.result("MeterValues", meter) == {}
+        started = await client.result("StartTransaction", {**START, "reservationId": big})
+        assert started["transactionId"] > 0
