@@ -12,7 +12,6 @@ from datetime import datetime
 
 import asyncpg
 
-from csms.clock import system_clock
 from csms.domain.sites import check_timezone
 from csms.domain.timestamps import parse_timestamp
 from csms.errors import CsmsError
@@ -60,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (CSMS_HOST)")
     serve.add_argument("--http-port", type=int, help="HTTP API port (CSMS_HTTP_PORT)")
     serve.add_argument("--ocpp-port", type=int, help="OCPP WebSocket port (CSMS_OCPP_PORT)")
+    serve.add_argument(
+        "--demo", action="store_true", help="add demo accounts and chargers, run simulated chargers"
+    )
     serve.set_defaults(run=_serve)
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
@@ -108,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from csms.server import serve
 
-    await serve(settings)
+    await serve(settings, demo=args.demo)
     return 0
 
 
@@ -170,5 +172,4 @@ async def _add_id_tag(settings: Settings, args: argparse.Namespace) -> int:
             pool, args.id_tag, parent_id_tag=args.parent, expiry_date=expiry, blocked=args.blocked
         )
     print(f"idTag {args.id_tag} registered")
-    _ = system_clock
     return 0

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from csms.api.context import POOL
 from csms.app import create_app
 from csms.clock import Clock, system_clock
 from csms.settings import Settings
@@ -58,13 +59,20 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
         log.info("csms stopped")
 
 
-async def serve(settings: Settings, clock: Clock = system_clock) -> None:
-    """Run until SIGINT or SIGTERM."""
+async def serve(settings: Settings, clock: Clock = system_clock, *, demo: bool = False) -> None:
+    """Run until SIGINT or SIGTERM; with ``demo``, seed demo data and run simulated chargers."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running(settings, clock):
-        print("csms is ready", flush=True)
+    async with running(settings, clock) as runner, contextlib.AsyncExitStack() as extras:
+        if demo:
+            from csms import demo as demo_mode
+
+            await demo_mode.seed(runner.app[POOL])
+            await extras.enter_async_context(demo_mode.simulated_chargers(settings))
+            print(demo_mode.banner(settings), flush=True)
+        else:
+            print("csms is ready", flush=True)
         await stop.wait()
         log.info("shutting down")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import asyncpg
 from aiohttp import web
 
@@ -11,8 +9,9 @@ from csms.api.context import POOL, REGISTRY
 from csms.api.encoding import json_response
 from csms.errors import DatabaseUnavailable
 from csms.gateway.session import CALLS_RECEIVED
+from csms.schemas_dir import SCHEMAS_DIR
 
-OPENAPI_PATH = Path(__file__).resolve().parents[2] / "schemas" / "openapi.json"
+OPENAPI_PATH = SCHEMAS_DIR / "openapi.json"
 
 routes = web.RouteTableDef()
 

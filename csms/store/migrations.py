@@ -13,9 +13,11 @@ from pathlib import Path
 
 import asyncpg
 
+from csms.schemas_dir import SCHEMAS_DIR
+
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "migrations"
+MIGRATIONS_DIR = SCHEMAS_DIR / "migrations"
 _FILE_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 # An arbitrary constant that names "csms migrations" among advisory locks.
 _LOCK_KEY = 0x6373_6D73

@@ -1,0 +1,110 @@
+"""``csms serve --demo``: a ready-to-try system — demo accounts, a site, chargers, and
+simulated chargers connected to it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import sys
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+from csms.errors import AlreadyExists
+from csms.services import accounts
+from csms.services import charge_points as charge_point_service
+from csms.settings import Settings
+from csms.store import id_tags
+
+log = logging.getLogger(__name__)
+
+OPERATOR_EMAIL = "operator@demo.local"
+OPERATOR_PASSWORD = "demo-operator"
+SITE_NAME = "Demo Yard"
+CHARGER_PREFIX = "DEMO-"
+CHARGERS = 3
+CARD = "DEMO-CARD"
+
+
+async def seed(pool: asyncpg.Pool) -> None:
+    """Create the demo data; what already exists is left as it is."""
+    with contextlib.suppress(AlreadyExists):
+        await accounts.sign_up(
+            pool, OPERATOR_EMAIL, OPERATOR_PASSWORD, role="operator", name="Demo"
+        )
+    site_id = await pool.fetchval("SELECT id FROM sites WHERE name = $1", SITE_NAME)
+    if site_id is None:
+        site_id = await pool.fetchval(
+            "INSERT INTO sites (name, timezone) VALUES ($1, 'Europe/Berlin') RETURNING id",
+            SITE_NAME,
+        )
+    for number in range(1, CHARGERS + 1):
+        connectors = [
+            {"connector_id": 1, "connector_type": "Type2", "max_power_kw": 22},
+            {
+                "connector_id": 2,
+                "connector_type": "CCS2" if number == 1 else "Type2",
+                "max_power_kw": 150 if number == 1 else 22,
+            },
+        ]
+        with contextlib.suppress(AlreadyExists):
+            await charge_point_service.register(
+                pool,
+                f"{CHARGER_PREFIX}{number}",
+                site_id=site_id,
+                authorization_key=None,
+                connectors=connectors,
+            )
+    with contextlib.suppress(AlreadyExists):
+        await id_tags.create(pool, CARD)
+
+
+@contextlib.asynccontextmanager
+async def simulated_chargers(settings: Settings) -> AsyncIterator[None]:
+    """Run ``csms-sim fleet`` against this server for as long as the block runs."""
+    simulator = shutil.which("csms-sim") or shutil.which("csms-sim", path=str(sys.prefix) + "/bin")
+    if simulator is None:
+        log.warning("csms-sim not found: no simulated chargers")
+        yield
+        return
+    process = await asyncio.create_subprocess_exec(
+        simulator,
+        "fleet",
+        "--url",
+        f"ws://127.0.0.1:{settings.ocpp_port}/ocpp",
+        "--count",
+        str(CHARGERS),
+        "--prefix",
+        CHARGER_PREFIX,
+        "--start",
+        "1",
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    log.info(
+        "simulated chargers %s1..%s%d connected (csms-sim pid %d)",
+        CHARGER_PREFIX,
+        CHARGER_PREFIX,
+        CHARGERS,
+        process.pid,
+    )
+    try:
+        yield
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 10)
+
+
+def banner(settings: Settings) -> str:
+    return (
+        f"csms demo is running\n"
+        f"  API:       http://{settings.host}:{settings.http_port}/api/v1/\n"
+        f"  chargers:  ws://{settings.host}:{settings.ocpp_port}/ocpp/{{id}}"
+        f"  ({CHARGER_PREFIX}1..{CHARGERS})\n"
+        f"  operator:  {OPERATOR_EMAIL} / {OPERATOR_PASSWORD}\n"
+        f"  RFID card: {CARD}\n"
+        f"Stop with Ctrl-C."
+    )
