@@ -10,6 +10,7 @@ import asyncio
 import base64
 import itertools
 from collections.abc import Callable
+from ssl import SSLContext
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ class OcppTestClient:
         key: str | None = None,
         user: str | None = None,
         subprotocols: list[str] | None = None,
+        ssl: SSLContext | None = None,
     ) -> OcppTestClient:
         headers = {}
         if key is not None:
@@ -46,6 +48,7 @@ class OcppTestClient:
             additional_headers=headers,
             compression=None,
             open_timeout=5,
+            ssl=ssl,
         )
         return cls(connection)
 

@@ -64,6 +64,6 @@ async def test_library_charger_full_session(csms: CsmsProcess) -> None:
             await charger.call(call.Heartbeat())
         finally:
             listener.cancel()
-    status, page = await csms.request("GET", f"/api/v1/transactions?charge_point_id={cp_id}")
+    _status, page = await csms.request("GET", f"/api/v1/transactions?charge_point_id={cp_id}")
     [row] = page["items"]
     assert (row["id"], row["energy_wh"], row["stop_reason"]) == (tx, 3000, "EVDisconnected")

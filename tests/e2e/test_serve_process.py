@@ -120,9 +120,8 @@ async def test_data_survives_a_restart_on_the_embedded_database(tmp_path: Path) 
         assert stop_csms_process(process) == 0
 
 
-async def test_two_processes_migrating_at_once_both_succeed(tmp_path: Path) -> None:
+def test_two_processes_starting_at_once_on_a_fresh_data_dir(tmp_path: Path) -> None:
     env = csms_env(data_dir=str(tmp_path / "data"))
-    cli(env, "migrate")  # Initialise the data directory first; then race two migrations.
     runs = [
         subprocess.Popen(
             [sys.executable, "-m", "csms", "migrate"],
