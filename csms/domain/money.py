@@ -1,0 +1,32 @@
+"""Money: exact decimals, rounded once, at the end, to the currency's minor unit."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from csms.errors import ValidationFailed
+
+CENT = Decimal("0.01")
+MAX_PRICE = Decimal(10_000)
+
+
+def parse_amount(value: object, name: str) -> Decimal:
+    """A non-negative price or fee given as a decimal string (or number)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValidationFailed(f'{name} must be a decimal string such as "0.39"')
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValidationFailed(f'{name} must be a decimal string such as "0.39"') from None
+    if not amount.is_finite() or not Decimal(0) <= amount <= MAX_PRICE:
+        raise ValidationFailed(f"{name} must be between 0 and {MAX_PRICE}")
+    return amount
+
+
+def round_money(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def format_money(amount: Decimal) -> str:
+    """The API's money form: a decimal string with two places."""
+    return str(round_money(amount))

@@ -1,0 +1,137 @@
+"""What a window costs (a quote before booking) and what a session cost (after it).
+
+A quote assumes the car charges at the connector's full power from the window's start until
+it has the asked-for energy (or the window ends). A session's cost follows the meter: energy
+between two readings is spread evenly over the time between them, then priced by the tariff
+segment it falls in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from csms.domain.money import format_money, round_money
+from csms.domain.tariffs import HOUR, PriceSegment, Tariff, segments
+
+#: Energy assumed when the driver names none: a typical top-up, at most what the window allows.
+DEFAULT_ENERGY_KWH = Decimal(30)
+KWH = Decimal(1000)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Quote:
+    currency: str
+    reservation_fee: Decimal
+    session_fee: Decimal
+    segments: tuple[PriceSegment, ...]
+    energy_kwh: Decimal
+    total: Decimal
+
+
+def _hours(start: datetime, end: datetime) -> Decimal:
+    return Decimal((end - start).total_seconds()) / HOUR
+
+
+def quote(
+    tariff: Tariff,
+    zone: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    power_kw: Decimal,
+    energy_kwh: Decimal | None = None,
+) -> Quote:
+    """The price of booking [start, end) on a connector of ``power_kw``."""
+    window_hours = _hours(start, end)
+    deliverable = power_kw * window_hours
+    wanted = DEFAULT_ENERGY_KWH if energy_kwh is None else energy_kwh
+    energy = min(wanted, deliverable)
+    charging_end = start + timedelta(seconds=float(energy / power_kw * HOUR)) if power_kw else start
+    parts = segments(tariff, zone, start, end)
+    energy_cost = Decimal(0)
+    time_cost = Decimal(0)
+    for part in parts:
+        overlap = _overlap_hours(part, start, min(charging_end, end))
+        energy_cost += overlap * power_kw * part.energy_price_per_kwh
+        time_cost += overlap * part.time_price_per_hour
+    reservation_fee = tariff.reservation_fee_per_hour * window_hours
+    total = reservation_fee + tariff.session_fee + energy_cost + time_cost
+    return Quote(
+        currency=tariff.currency,
+        reservation_fee=round_money(reservation_fee),
+        session_fee=tariff.session_fee,
+        segments=tuple(parts),
+        energy_kwh=energy.quantize(Decimal("0.001")),
+        total=round_money(total),
+    )
+
+
+def _overlap_hours(part: PriceSegment, start: datetime, end: datetime) -> Decimal:
+    lo, hi = max(part.start, start), min(part.end, end)
+    return _hours(lo, hi) if lo < hi else Decimal(0)
+
+
+def quote_to_json(q: Quote) -> dict[str, Any]:
+    """The ``price`` object of the API (API.md: availability and reservations)."""
+    return {
+        "currency": q.currency,
+        "reservation_fee": format_money(q.reservation_fee),
+        "session_fee": format_money(q.session_fee),
+        "periods": [
+            {
+                "start": s.start,
+                "end": s.end,
+                "energy_price_per_kwh": str(s.energy_price_per_kwh),
+                "time_price_per_hour": str(s.time_price_per_hour),
+            }
+            for s in q.segments
+        ],
+        "estimate": {"energy_kwh": str(q.energy_kwh), "total": format_money(q.total)},
+    }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionCost:
+    energy_kwh: Decimal
+    total: Decimal
+
+
+def session_cost(
+    tariff: Tariff,
+    zone: ZoneInfo,
+    readings: list[tuple[datetime, Decimal]],
+    reservation_fee: Decimal,
+) -> SessionCost:
+    """The cost of a session from its energy register readings (Wh), first = start, last = stop."""
+    points = sorted(readings)
+    if len(points) < 2 or points[-1][0] <= points[0][0]:
+        energy_wh = max(points[-1][1] - points[0][1], Decimal(0)) if points else Decimal(0)
+        total = reservation_fee + tariff.session_fee
+        return SessionCost(energy_wh / KWH, round_money(total))
+    parts = segments(tariff, zone, points[0][0], points[-1][0])
+    energy_cost = sum(
+        (_energy_cost(parts, a, b) for a, b in itertools.pairwise(points)), Decimal(0)
+    )
+    time_cost = sum((p.hours * p.time_price_per_hour for p in parts), Decimal(0))
+    energy_wh = sum(
+        (max(b[1] - a[1], Decimal(0)) for a, b in itertools.pairwise(points)), Decimal(0)
+    )
+    total = reservation_fee + tariff.session_fee + energy_cost + time_cost
+    return SessionCost((energy_wh / KWH).quantize(Decimal("0.001")), round_money(total))
+
+
+def _energy_cost(
+    parts: list[PriceSegment], a: tuple[datetime, Decimal], b: tuple[datetime, Decimal]
+) -> Decimal:
+    delta_kwh = (b[1] - a[1]) / KWH
+    span = _hours(a[0], b[0])
+    if delta_kwh <= 0 or span <= 0:
+        return Decimal(0)  # A meter that went back (replaced, reset) adds nothing.
+    return sum(
+        (delta_kwh * _overlap_hours(p, a[0], b[0]) / span * p.energy_price_per_kwh for p in parts),
+        Decimal(0),
+    )
