@@ -11,20 +11,36 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from csms.api import accounts, charge_points, id_tags, service, sites, transactions
 from csms.api.auth import auth_middleware
-from csms.api.context import CLOCK, COMMANDS, GATEWAY, LIVE_STATE, POOL, REGISTRY, SETTINGS
+from csms.api.context import (
+    BOOKING,
+    CLOCK,
+    COMMANDS,
+    GATEWAY,
+    LIVE_STATE,
+    POOL,
+    REGISTRY,
+    SCHEDULER,
+    SETTINGS,
+)
 from csms.api.errors import error_middleware
 from csms.clock import Clock, system_clock
+from csms.domain.attempts import WrongCodeLimiter
 from csms.gateway import schemas
 from csms.gateway.commands import LocalCommandRouter
 from csms.gateway.handlers import ChargePointHandlers
 from csms.gateway.registry import Registry
 from csms.gateway.transport import Gateway
+from csms.scheduler import Scheduler
+from csms.services.booking import Booking
+from csms.services.transactions import Transactions
+from csms.services.verification import IdTagVerifier
 from csms.settings import Settings
 from csms.store.database import create_pool, database_url
 from csms.store.live_state import LiveStateWriter
@@ -87,10 +103,39 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
     registry = Registry()
     live = LiveStateWriter(pool, settings.node_id, settings.live_state_flush_interval)
     await live.start_node()
-    handlers = ChargePointHandlers(pool, live, clock, settings.heartbeat_interval)
+    router = LocalCommandRouter(registry, settings.call_timeout)
+    scheduler = Scheduler(
+        pool,
+        router,
+        clock,
+        poll_seconds=settings.scheduler_poll_seconds,
+        retry_interval=timedelta(seconds=settings.dispatch_retry_seconds),
+        call_timeout=settings.call_timeout,
+    )
+    limiter = WrongCodeLimiter(
+        settings.wrong_code_limit, timedelta(seconds=settings.wrong_code_window_seconds)
+    )
+    verifier = IdTagVerifier(pool, clock, limiter)
+    handlers = ChargePointHandlers(
+        pool,
+        live,
+        clock,
+        settings.heartbeat_interval,
+        verifier=verifier,
+        transactions=Transactions(pool, clock, verifier),
+        on_connector_unusable=scheduler.connector_unusable,
+    )
     app[REGISTRY] = registry
     app[LIVE_STATE] = live
-    app[COMMANDS] = LocalCommandRouter(registry, settings.call_timeout)
+    app[COMMANDS] = router
+    app[SCHEDULER] = scheduler
+    app[BOOKING] = Booking(
+        pool,
+        router,
+        clock,
+        settings.window_rules(),
+        timedelta(seconds=settings.reserve_lead_seconds),
+    )
     app[GATEWAY] = Gateway(
         pool=pool,
         registry=registry,
@@ -99,14 +144,20 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         clock=clock,
         auto_register=settings.auto_register,
         max_message_bytes=settings.max_body_bytes,
+        on_connect=scheduler.charger_connected,
     )
-    flusher = asyncio.create_task(live.run(), name="live-state")
+    workers = [
+        asyncio.create_task(live.run(), name="live-state"),
+        asyncio.create_task(scheduler.run(), name="scheduler"),
+    ]
     try:
         yield
     finally:
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
+        for worker in workers:
+            worker.cancel()
+        for worker in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
         await live.stop_node()
 
 

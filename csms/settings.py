@@ -10,8 +10,10 @@ import dataclasses
 import os
 import socket
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
+from csms.domain.windows import WindowRules
 from csms.errors import ConfigurationError
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -55,6 +57,26 @@ class Settings:
     #: Lifetime of API bearer tokens (seconds).
     token_ttl: int = 86400
     log_level: str = "INFO"
+    #: Booking windows: shortest and longest (minutes), and how far ahead (days).
+    booking_min_minutes: int = 15
+    booking_max_minutes: int = 720
+    booking_max_days_ahead: int = 30
+    #: ReserveNow goes out this long before a window starts (seconds; 0 = at the start).
+    reserve_lead_seconds: int = 0
+    #: Wait between attempts to put a booking on a charger that is offline or busy (seconds).
+    dispatch_retry_seconds: float = 30.0
+    #: The scheduler looks for due work at least this often (it is also woken by NOTIFY).
+    scheduler_poll_seconds: float = 1.0
+    #: Wrong codes at one charger within the window that lock its keypad for codes.
+    wrong_code_limit: int = 5
+    wrong_code_window_seconds: int = 300
+
+    def window_rules(self) -> WindowRules:
+        return WindowRules(
+            min_length=timedelta(minutes=self.booking_min_minutes),
+            max_length=timedelta(minutes=self.booking_max_minutes),
+            max_ahead=timedelta(days=self.booking_max_days_ahead),
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -80,6 +102,10 @@ class Settings:
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise ConfigurationError(f"CSMS_{name.upper()} must be a port number, not {port}")
+        if not 1 <= self.booking_min_minutes <= self.booking_max_minutes:
+            raise ConfigurationError(
+                "need 1 <= CSMS_BOOKING_MIN_MINUTES <= CSMS_BOOKING_MAX_MINUTES"
+            )
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise ConfigurationError("need 1 <= CSMS_DB_POOL_MIN <= CSMS_DB_POOL_MAX")
 

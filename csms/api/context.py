@@ -9,6 +9,8 @@ from csms.clock import Clock
 from csms.gateway.commands import CommandRouter
 from csms.gateway.registry import Registry
 from csms.gateway.transport import Gateway
+from csms.scheduler import Scheduler
+from csms.services.booking import Booking
 from csms.settings import Settings
 from csms.store.live_state import LiveStateWriter
 from csms.store.users import User
@@ -20,5 +22,7 @@ REGISTRY = web.AppKey("registry", Registry)
 LIVE_STATE = web.AppKey("live_state", LiveStateWriter)
 COMMANDS = web.AppKey("commands", CommandRouter)
 GATEWAY = web.AppKey("gateway", Gateway)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
+BOOKING = web.AppKey("booking", Booking)
 
 USER = web.RequestKey("user", User)

@@ -11,7 +11,7 @@ from csms.api.auth import operator
 from csms.api.context import POOL, USER
 from csms.api.encoding import json_response
 from csms.api.requests import cursor_param, json_body, limit_param, page
-from csms.domain.authorization import ID_TAG_MAX_LENGTH
+from csms.domain.authorization import ID_TAG_MAX_LENGTH, driver_group_tag
 from csms.domain.timestamps import TimestampError, parse_timestamp
 from csms.errors import ValidationFailed
 from csms.store import id_tags
@@ -78,8 +78,12 @@ async def list_id_tags(request: web.Request) -> web.Response:
 async def register_own_card(request: web.Request) -> web.Response:
     """A driver registers their own card, usable at any charger."""
     body = await json_body(request, required=frozenset({"id_tag"}))
+    user = request[USER]
     row = await id_tags.create(
-        request.app[POOL], _id_tag(body, "id_tag") or "", user_id=request[USER].id
+        request.app[POOL],
+        _id_tag(body, "id_tag") or "",
+        parent_id_tag=driver_group_tag(user.id),
+        user_id=user.id,
     )
     return json_response(dict(row), status=201)
 

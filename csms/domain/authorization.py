@@ -41,6 +41,15 @@ class IdTagInfo:
     parent_id_tag: str | None = None
 
 
+def driver_group_tag(user_id: int) -> str:
+    """The ``parentIdTag`` shared by a driver's cards and their bookings (S 7.27).
+
+    A charger holding a booking with this parent lets any card of the same parent start
+    (S 5.13; OCTT 053), so a driver may tap their card instead of typing the code.
+    """
+    return f"DRIVER-{user_id}"
+
+
 def normalize_id_tag(id_tag: str) -> str:
     """The form idTags are compared in (CiString: case-insensitive)."""
     return id_tag.casefold()

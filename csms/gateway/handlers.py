@@ -7,6 +7,7 @@ orchestration in :mod:`csms.services`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -18,10 +19,13 @@ from csms.domain.meter_values import flatten
 from csms.domain.timestamps import TimestampError, format_timestamp, parse_timestamp
 from csms.gateway.frames import ErrorCode
 from csms.gateway.session import CallRefused, Handler, Payload
-from csms.services import authorization, transactions
+from csms.services.transactions import StartRequest, StopRequest, Transactions
+from csms.services.verification import IdTagVerifier
 from csms.store import charge_points, events
 from csms.store.live_state import ConnectorStatus, LiveStateWriter
 
+ConnectorTrouble = Callable[[str, int, str], Awaitable[object]]
+_UNUSABLE = frozenset({"Faulted", "Unavailable"})
 _REGISTRATION = {"accepted": "Accepted", "pending": "Pending", "rejected": "Rejected"}
 
 
@@ -55,12 +59,23 @@ class ChargePointHandlers:
     """The handler table of the gateway, bound to the database and the clock."""
 
     def __init__(
-        self, pool: asyncpg.Pool, live: LiveStateWriter, clock: Clock, heartbeat_interval: int
+        self,
+        pool: asyncpg.Pool,
+        live: LiveStateWriter,
+        clock: Clock,
+        heartbeat_interval: int,
+        *,
+        verifier: IdTagVerifier,
+        transactions: Transactions,
+        on_connector_unusable: ConnectorTrouble,
     ) -> None:
         self._pool = pool
         self._live = live
         self._clock = clock
         self._heartbeat_interval = heartbeat_interval
+        self._verifier = verifier
+        self._transactions = transactions
+        self._on_connector_unusable = on_connector_unusable
 
     def table(self) -> dict[str, Handler]:
         return {
@@ -101,30 +116,29 @@ class ChargePointHandlers:
             vendor_error_code=payload.get("vendorErrorCode"),
             at=now,
         )
-        self._live.connector_status(charge_point_id, _connector(payload, allow_zero=True), status)
+        connector_id = _connector(payload, allow_zero=True)
+        self._live.connector_status(charge_point_id, connector_id, status)
         self._live.seen(charge_point_id, now)
+        if status.status in _UNUSABLE and connector_id > 0:
+            # S 5.13: the charger drops its reservation; the booking must be moved or failed.
+            await self._on_connector_unusable(charge_point_id, connector_id, status.status)
         return {}
 
     async def authorize(self, charge_point_id: str, payload: Payload) -> Payload:
-        info = await authorization.authorize(
-            self._pool, self._clock, charge_point_id, payload["idTag"]
-        )
+        info = await self._verifier.authorize(charge_point_id, payload["idTag"])
         return {"idTagInfo": id_tag_info(info)}
 
     async def start_transaction(self, charge_point_id: str, payload: Payload) -> Payload:
-        reservation_id = payload.get("reservationId")
-        request = transactions.StartRequest(
+        request = StartRequest(
             charge_point_id=charge_point_id,
             connector_id=_connector(payload, allow_zero=False),
             id_tag=payload["idTag"],
             meter_start=payload["meterStart"],
             started_at=_timestamp(payload["timestamp"]),
-            # S 6.45: -1 is used by some chargers to mean "no reservation".
-            reservation_id=reservation_id
-            if reservation_id is not None and reservation_id >= 0
-            else None,
+            # S 6.45; -1 (used by some chargers for "none") matches no booking.
+            reservation_id=payload.get("reservationId"),
         )
-        answer = await transactions.start(self._pool, self._clock, request)
+        answer = await self._transactions.start(request)
         return {
             "transactionId": answer.transaction_id,
             "idTagInfo": id_tag_info(answer.id_tag_info),
@@ -135,7 +149,7 @@ class ChargePointHandlers:
             samples = flatten(payload.get("transactionData", []))
         except TimestampError as error:
             raise CallRefused(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
-        request = transactions.StopRequest(
+        request = StopRequest(
             charge_point_id=charge_point_id,
             transaction_id=payload["transactionId"],
             meter_stop=payload["meterStop"],
@@ -144,7 +158,7 @@ class ChargePointHandlers:
             id_tag=payload.get("idTag"),
             samples=samples,
         )
-        info = await transactions.stop(self._pool, self._clock, request)
+        info = await self._transactions.stop(request)
         return {} if info is None else {"idTagInfo": id_tag_info(info)}
 
     async def meter_values(self, charge_point_id: str, payload: Payload) -> Payload:
@@ -152,8 +166,7 @@ class ChargePointHandlers:
             samples = flatten(payload["meterValue"])
         except TimestampError as error:
             raise CallRefused(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
-        await transactions.record_meter_values(
-            self._pool,
+        await self._transactions.meter_values(
             charge_point_id,
             _connector(payload, allow_zero=True),
             payload.get("transactionId"),

@@ -17,6 +17,8 @@ import binascii
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import asyncpg
 from aiohttp import WSMsgType, web
@@ -50,6 +52,7 @@ class Gateway:
         clock: Clock,
         auto_register: bool,
         max_message_bytes: int,
+        on_connect: Callable[[str], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self._pool = pool
         self._registry = registry
@@ -58,6 +61,8 @@ class Gateway:
         self._clock = clock
         self._auto_register = auto_register
         self._max_message_bytes = max_message_bytes
+        self._on_connect = on_connect
+        self._background: set[asyncio.Task[None]] = set()
         # Charger id → (stored hash, SHA-256 of the key last verified against it): reconnects
         # skip the scrypt check while the stored hash is unchanged.
         self._verified: dict[str, tuple[str, bytes]] = {}
@@ -125,6 +130,10 @@ class Gateway:
             await previous.disconnect("replaced by a new connection")
         self._live.connected(charge_point_id, connected_at)
         log.info("%s: connected", charge_point_id)
+        if self._on_connect is not None:
+            task = asyncio.create_task(self._on_connect(charge_point_id))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         try:
             await self._read(session, ws)
         finally:

@@ -137,7 +137,8 @@ async def record_boot(
         """UPDATE charge_points
            SET vendor = $2, model = $3, serial_number = $4, charge_box_serial_number = $5,
                firmware_version = $6, iccid = $7, imsi = $8, meter_type = $9,
-               meter_serial_number = $10, booted_at = $11, last_seen_at = $11
+               meter_serial_number = $10, booted_at = $11, last_seen_at = $11,
+               supported_profiles = NULL, reserve_connector_zero = NULL
            WHERE id = $1 RETURNING registration_status""",
         charge_point_id,
         *(payload.get(key) for key in _BOOT_FIELDS),

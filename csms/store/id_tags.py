@@ -59,3 +59,14 @@ async def list_page(
             limit,
         )
     )
+
+
+async def has_group(executor: asyncpg.Pool | asyncpg.Connection, parent_id_tag: str) -> bool:
+    """True when some usable idTag has this parent."""
+    return bool(
+        await executor.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM id_tags
+                 WHERE lower(parent_id_tag) = lower($1) AND NOT blocked)""",
+            parent_id_tag,
+        )
+    )

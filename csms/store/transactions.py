@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from decimal import Decimal
 
 import asyncpg
 
@@ -172,4 +173,48 @@ async def list_page(
             open_only,
             limit,
         )
+    )
+
+
+async def energy_readings(
+    connection: asyncpg.Connection, transaction_id: int
+) -> list[tuple[datetime, Decimal]]:
+    """The transaction's energy register in Wh over time: start, samples, stop (S 7.43).
+
+    Samples in kWh are converted; values that are not numbers (signed data) are skipped.
+    """
+    rows = await connection.fetch(
+        """SELECT started_at AS at, meter_start::numeric AS wh FROM transactions WHERE id = $1
+           UNION ALL
+           SELECT sampled_at,
+                  CASE WHEN unit = 'kWh' THEN value::numeric * 1000 ELSE value::numeric END
+           FROM meter_values
+           WHERE transaction_id = $1 AND measurand = 'Energy.Active.Import.Register'
+             AND (format IS NULL OR format = 'Raw') AND (phase IS NULL)
+             AND value ~ '^-?[0-9]+(\\.[0-9]+)?$'
+           UNION ALL
+           SELECT stopped_at, meter_stop::numeric FROM transactions
+           WHERE id = $1 AND stopped_at IS NOT NULL
+           ORDER BY 1""",
+        transaction_id,
+    )
+    return [(row["at"], row["wh"]) for row in rows]
+
+
+async def summary(
+    executor: asyncpg.Pool | asyncpg.Connection, transaction_id: int
+) -> asyncpg.Record | None:
+    """A transaction with the energy so far (from the latest register reading while open)."""
+    return await executor.fetchrow(
+        """SELECT t.id, t.started_at, t.stopped_at,
+                  COALESCE(t.meter_stop - t.meter_start,
+                           (SELECT max(CASE WHEN m.unit = 'kWh' THEN m.value::numeric * 1000
+                                            ELSE m.value::numeric END) - t.meter_start
+                            FROM meter_values m
+                            WHERE m.transaction_id = t.id
+                              AND m.measurand = 'Energy.Active.Import.Register'
+                              AND m.phase IS NULL AND m.value ~ '^-?[0-9]+(\\.[0-9]+)?$'),
+                           0) AS energy_wh
+           FROM transactions t WHERE t.id = $1""",
+        transaction_id,
     )

@@ -1,0 +1,52 @@
+"""Tariffs, one per site, kept in the form the API shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from csms.domain.tariffs import Tariff, parse_tariff, tariff_to_json
+from csms.errors import NotFound
+
+
+async def put(pool: asyncpg.Pool, site_id: int, tariff: Tariff) -> dict[str, Any]:
+    stored = tariff_to_json(tariff)
+    row = await pool.fetchrow(
+        """INSERT INTO tariffs (site_id, currency, reservation_fee_per_hour, session_fee, periods)
+           SELECT id, $2, $3, $4, $5 FROM sites WHERE id = $1
+           ON CONFLICT (site_id) DO UPDATE
+           SET currency = EXCLUDED.currency,
+               reservation_fee_per_hour = EXCLUDED.reservation_fee_per_hour,
+               session_fee = EXCLUDED.session_fee, periods = EXCLUDED.periods, updated_at = now()
+           RETURNING site_id, updated_at""",
+        site_id,
+        tariff.currency,
+        tariff.reservation_fee_per_hour,
+        tariff.session_fee,
+        stored["periods"],
+    )
+    if row is None:
+        raise NotFound(f"no site {site_id}")
+    return {"site_id": site_id, **stored, "updated_at": row["updated_at"]}
+
+
+def from_row(row: asyncpg.Record) -> Tariff:
+    """The tariff of a row holding ``currency``, fees and ``periods`` (stored valid)."""
+    return parse_tariff(
+        {
+            "currency": row["currency"],
+            "reservation_fee_per_hour": str(row["reservation_fee_per_hour"]),
+            "session_fee": str(row["session_fee"]),
+            "periods": row["periods"],
+        }
+    )
+
+
+async def get(pool: asyncpg.Pool | asyncpg.Connection, site_id: int) -> Tariff | None:
+    row = await pool.fetchrow(
+        """SELECT currency, reservation_fee_per_hour, session_fee, periods FROM tariffs
+           WHERE site_id = $1""",
+        site_id,
+    )
+    return None if row is None else from_row(row)
