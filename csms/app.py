@@ -16,7 +16,7 @@ from datetime import timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from csms.api import accounts, charge_points, id_tags, service, sites, transactions
+from csms.api import accounts, booking, charge_points, id_tags, service, sites, transactions
 from csms.api.auth import auth_middleware
 from csms.api.context import (
     BOOKING,
@@ -61,7 +61,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_gateway)
     app.on_shutdown.append(_close_connections)
-    for module in (service, accounts, sites, charge_points, id_tags, transactions):
+    for module in (service, accounts, sites, charge_points, id_tags, transactions, booking):
         app.router.add_routes(module.routes)
     app.router.add_get(OCPP_PREFIX + "{charge_point_id}", _ocpp)
     return app

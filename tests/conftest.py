@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,8 @@ def test_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "ocpp_port": free_port(),
         "live_state_flush_interval": 0.05,
         "call_timeout": 5.0,
+        "scheduler_poll_seconds": 0.05,
+        "dispatch_retry_seconds": 2.0,
         "node_id": f"test-node-{next(_counter)}",
     }
     values.update(overrides)
@@ -134,13 +137,18 @@ class ServerHandle:
         return {"Authorization": f"Bearer {token or self.token}"}
 
     async def request(
-        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> tuple[int, Any]:
+        all_headers = {**self.headers(token), **(headers or {})}
         async with (
             aiohttp.ClientSession() as http,
-            http.request(
-                method, self.http_url + path, headers=self.headers(token), **kwargs
-            ) as response,
+            http.request(method, self.http_url + path, headers=all_headers, **kwargs) as response,
         ):
             body = await response.json(content_type=None) if await response.read() else None
             return response.status, body
@@ -194,14 +202,34 @@ async def sign_in_operator(pool: asyncpg.Pool, http_url: str) -> str:
         return str((await response.json())["token"])
 
 
+class ShiftableClock:
+    """Real time plus an offset that a test can move forward (``advance``)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
+
+
 @pytest.fixture
-async def server(database_url: str, tmp_path: Path) -> AsyncIterator[ServerHandle]:
+def clock() -> ShiftableClock:
+    return ShiftableClock()
+
+
+@pytest.fixture
+async def server(
+    database_url: str, tmp_path: Path, clock: ShiftableClock
+) -> AsyncIterator[ServerHandle]:
     """The whole app served in this process on free loopback ports, fresh database."""
     from csms.api.context import POOL
     from csms.server import running
 
     settings = test_settings(database_url, tmp_path)
-    async with running(settings) as runner:
+    async with running(settings, clock) as runner:
         pool = runner.app[POOL]
         handle = ServerHandle(
             http_url=f"http://127.0.0.1:{settings.http_port}",
@@ -272,6 +300,8 @@ async def csms(
         ocpp_port=str(ocpp_port),
         live_state_flush_interval="0.05",
         call_timeout="5",
+        scheduler_poll_seconds="0.05",
+        dispatch_retry_seconds="2",
         log_level="INFO",
     )
     process = start_csms_process(env, http_port, workdir / "csms.log")

@@ -82,7 +82,8 @@ def verify_code(
     """The ``idTagInfo`` for a booking code presented at a charger (OCPP-NOTES: Authorization).
 
     ``connector_id`` is None for Authorize, which names no connector. The code is good from
-    the moment ReserveNow is sent (chargers may Authorize it right away) until the window ends.
+    the window's start — or earlier, from the moment ReserveNow is sent ahead of it (chargers
+    may Authorize it right away) — until the window ends.
     """
     expired = IdTagInfo(AuthorizationStatus.EXPIRED, booking.end, booking.parent_id_tag)
     if booking.status in (S.CANCELLED, S.FAILED):
@@ -100,7 +101,8 @@ def verify_code(
         return IdTagInfo(status, booking.end, booking.parent_id_tag)
     if now >= booking.end:
         return expired
-    if not same_connector or now < (booking.dispatched_at or booking.start):
+    valid_from = min(booking.start, booking.dispatched_at or booking.start)
+    if not same_connector or now < valid_from:
         return IdTagInfo(AuthorizationStatus.INVALID)
     return IdTagInfo(AuthorizationStatus.ACCEPTED, booking.end, booking.parent_id_tag)
 

@@ -281,7 +281,7 @@ def _connector_json(connector: BookableConnector, price: Quote) -> dict[str, Any
             "timezone": connector.timezone,
         },
         "connector_type": connector.connector_type,
-        "max_power_kw": connector.max_power_kw,
+        "max_power_kw": float(connector.max_power_kw),  # A measure, not money: a JSON number.
         "price": quote_to_json(price),
     }
 

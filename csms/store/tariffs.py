@@ -50,3 +50,15 @@ async def get(pool: asyncpg.Pool | asyncpg.Connection, site_id: int) -> Tariff |
         site_id,
     )
     return None if row is None else from_row(row)
+
+
+async def get_json(pool: asyncpg.Pool, site_id: int) -> dict[str, Any] | None:
+    """The tariff as the API shows it."""
+    row = await pool.fetchrow(
+        """SELECT site_id, currency, reservation_fee_per_hour, session_fee, periods, updated_at
+           FROM tariffs WHERE site_id = $1""",
+        site_id,
+    )
+    if row is None:
+        return None
+    return {"site_id": site_id, **tariff_to_json(from_row(row)), "updated_at": row["updated_at"]}
