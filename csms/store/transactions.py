@@ -40,11 +40,12 @@ async def find_start(
 async def tag_has_open_transaction(
     connection: asyncpg.Connection, id_tag: str, *, other_than: tuple[str, int]
 ) -> bool:
-    """True when ``id_tag`` has an unfinished transaction on another connector."""
+    """True when ``id_tag`` has an unfinished, accepted transaction on another connector."""
     return bool(
         await connection.fetchval(
             """SELECT EXISTS (SELECT 1 FROM transactions
                  WHERE lower(id_tag) = lower($1) AND stopped_at IS NULL
+                   AND id_tag_status = 'Accepted'
                    AND (charge_point_id, connector_id) <> ($2, $3))""",
             id_tag,
             *other_than,

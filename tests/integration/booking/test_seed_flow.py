@@ -114,7 +114,7 @@ async def test_search_book_reserve_charge_complete(world: World) -> None:
 
 async def test_taken_slot_is_409_and_availability_hides_it(world: World) -> None:
     window = world.window(starts_in=120, minutes=60)
-    status, first = await world.book(1, window)
+    status, _first = await world.book(1, window)
     assert status == 201
     other = await world.new_driver()
     status, body = await world.book(1, (world.window(150, 60)), token=other)
