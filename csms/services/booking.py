@@ -110,7 +110,7 @@ class Booking:
             )
             repeat = await _repeat(connection, user, request)
             if repeat is not None:
-                return await self._view(repeat)
+                return await self._view(repeat, user)
             if connector is None:
                 raise NotFound(
                     f"no bookable connector {request.connector_id} at {request.charge_point_id!r}"
@@ -125,7 +125,7 @@ class Booking:
             request.charge_point_id,
             request.connector_id,
         )
-        return await self._view(row)
+        return await self._view(row, user)
 
     async def _insert(
         self,
@@ -164,7 +164,7 @@ class Booking:
         row = await store.get(self._pool, reservation_id)
         if row is None or not _visible(row, user):
             raise NotFound(f"no reservation {reservation_id}")
-        return await self._view(row, with_history=True)
+        return await self._view(row, user, with_history=True)
 
     async def list(
         self, user: User, *, everyone: bool, before: int | None, limit: int
@@ -172,7 +172,7 @@ class Booking:
         rows = await store.list_page(
             self._pool, user_id=None if everyone else user.id, before=before, limit=limit
         )
-        return [await self._view(row) for row in rows]
+        return [await self._view(row, user) for row in rows]
 
     async def cancel(self, user: User, reservation_id: int) -> dict[str, Any]:
         """Cancel; a booking already on its charger is cancelled there too (Rejected is fine)."""
@@ -214,8 +214,12 @@ class Booking:
                 "CancelReservation %s at %s failed: %s", row["id"], row["charge_point_id"], error
             )
 
-    async def _view(self, row: asyncpg.Record, *, with_history: bool = False) -> dict[str, Any]:
+    async def _view(
+        self, row: asyncpg.Record, viewer: User, *, with_history: bool = False
+    ) -> dict[str, Any]:
         view = reservation_json(row)
+        if row["user_id"] != viewer.id:
+            del view["code"]  # A code is shown to its owner only, operators included.
         if row["transaction_id"] is not None:
             summary = await transactions.summary(self._pool, row["transaction_id"])
             view["transaction"] = _transaction_json(row, summary)

@@ -205,3 +205,13 @@ async def test_someone_elses_reservation_is_404(world: World) -> None:
     assert (await world.server.request("GET", "/api/v1/reservations?all=true", token=other))[
         0
     ] == 403
+
+
+async def test_code_is_shown_to_its_owner_only(world: World) -> None:
+    _, booking = await world.book(1, world.window(60, 30))
+    assert (await world.reservation(booking["id"]))["code"] == booking["code"]
+    as_operator = await world.reservation(booking["id"], token=world.server.token)
+    assert "code" not in as_operator and as_operator["id"] == booking["id"]
+    _, listing = await world.server.request("GET", "/api/v1/reservations?all=true")
+    assert all("code" not in item for item in listing["items"])
+    assert booking["code"] not in str(listing)
