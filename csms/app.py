@@ -16,13 +16,23 @@ from datetime import timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from csms.api import accounts, booking, charge_points, id_tags, service, sites, transactions
+from csms.api import (
+    accounts,
+    booking,
+    charge_points,
+    events,
+    id_tags,
+    service,
+    sites,
+    transactions,
+)
 from csms.api.auth import auth_middleware
 from csms.api.context import (
     BOOKING,
     CLOCK,
     COMMANDS,
     GATEWAY,
+    LIVE_FEED,
     LIVE_STATE,
     POOL,
     REGISTRY,
@@ -37,6 +47,7 @@ from csms.gateway.commands import LocalCommandRouter
 from csms.gateway.handlers import ChargePointHandlers
 from csms.gateway.registry import Registry
 from csms.gateway.transport import Gateway
+from csms.live_feed import LiveFeed
 from csms.scheduler import Scheduler
 from csms.services.booking import Booking
 from csms.services.transactions import Transactions
@@ -61,7 +72,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_gateway)
     app.on_shutdown.append(_close_connections)
-    for module in (service, accounts, sites, charge_points, id_tags, transactions, booking):
+    for module in (service, accounts, sites, charge_points, id_tags, transactions, booking, events):
         app.router.add_routes(module.routes)
     app.router.add_get(OCPP_PREFIX + "{charge_point_id}", _ocpp)
     return app
@@ -146,9 +157,11 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         max_message_bytes=settings.max_body_bytes,
         on_connect=scheduler.charger_connected,
     )
+    feed = app[LIVE_FEED] = LiveFeed(pool)
     workers = [
         asyncio.create_task(live.run(), name="live-state"),
         asyncio.create_task(scheduler.run(), name="scheduler"),
+        asyncio.create_task(feed.run(), name="live-feed"),
     ]
     try:
         yield
@@ -162,6 +175,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_connections(app: web.Application) -> None:
+    app[LIVE_FEED].close()
     registry = app[REGISTRY]
     sessions = [registry.get(cp_id) for cp_id in list(registry)]
     await asyncio.gather(

@@ -26,6 +26,8 @@ from csms.settings import Settings
 from csms.store.database import EmbeddedPostgres
 from csms.store.migrations import migrate
 
+pytest_plugins = ["tests.world"]
+
 TEMPLATE = "csms_template"
 OPERATOR_EMAIL = "operator@example.com"
 OPERATOR_PASSWORD = "operator-password"

@@ -27,8 +27,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+#: Paths that may carry the token as ``?access_token=`` (EventSource cannot send headers).
+TOKEN_IN_QUERY = frozenset({"/api/v1/events"})
+
+
 async def _caller(request: web.Request) -> User:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if not token and request.path in TOKEN_IN_QUERY and "access_token" in request.query:
+        scheme, token = "bearer", request.query["access_token"]
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send Authorization: Bearer <token> (POST /api/v1/tokens gives one)")
     user = await users.user_for_token(request.app[POOL], token.strip(), request.app[CLOCK]())

@@ -9,6 +9,7 @@ from csms.clock import Clock
 from csms.gateway.commands import CommandRouter
 from csms.gateway.registry import Registry
 from csms.gateway.transport import Gateway
+from csms.live_feed import LiveFeed
 from csms.scheduler import Scheduler
 from csms.services.booking import Booking
 from csms.settings import Settings
@@ -24,5 +25,6 @@ COMMANDS = web.AppKey("commands", CommandRouter)
 GATEWAY = web.AppKey("gateway", Gateway)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 BOOKING = web.AppKey("booking", Booking)
+LIVE_FEED = web.AppKey("live_feed", LiveFeed)
 
 USER = web.RequestKey("user", User)

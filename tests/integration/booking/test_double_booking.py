@@ -7,7 +7,7 @@ from collections import Counter
 
 import aiohttp
 
-from tests.integration.booking.conftest import World, sign_up_driver
+from tests.world import World, sign_up_driver
 
 
 async def test_500_simultaneous_bookings_of_one_slot(world: World) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.integration.booking.conftest import World
+from tests.world import World
 from tests.waiting import eventually
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.integration.booking.conftest import World, parse
+from tests.world import World, parse
 from tests.waiting import eventually
 
 

@@ -1,4 +1,4 @@
-"""A booking world: a site in Berlin with a tariff, a two-connector charger, a driver."""
+"""The ``world`` fixture: a site in Berlin with a tariff, a two-connector charger, a driver."""
 
 from __future__ import annotations
 
