@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from tests.world import World
 from tests.waiting import eventually
+from tests.world import World
 
 
 class EventStream:
@@ -52,25 +52,27 @@ async def listening(url: str, token: str) -> AsyncIterator[EventStream]:
 
 
 async def test_operator_sees_chargers_connectors_and_bookings(world: World) -> None:
-    async with listening(world.server.http_url, world.server.token) as stream:
-        async with await world.connect() as charger:
-            await charger.result(
-                "StatusNotification",
-                {"connectorId": 1, "status": "Preparing", "errorCode": "NoError"},
-            )
-            await eventually(
-                lambda: asyncio.sleep(0, stream.of("connector")),
-                lambda e: any(x["status"] == "Preparing" for x in e),
-            )
-            await eventually(
-                lambda: asyncio.sleep(0, stream.of("charge_point")),
-                lambda e: any(x["online"] for x in e),
-            )
-            _, booking = await world.book(2)
-            seen = await eventually(
-                lambda: asyncio.sleep(0, stream.of("reservation")),
-                lambda e: any(x["status"] == "active" for x in e),
-            )
+    async with (
+        listening(world.server.http_url, world.server.token) as stream,
+        await world.connect() as charger,
+    ):
+        await charger.result(
+            "StatusNotification",
+            {"connectorId": 1, "status": "Preparing", "errorCode": "NoError"},
+        )
+        await eventually(
+            lambda: asyncio.sleep(0, stream.of("connector")),
+            lambda e: any(x["status"] == "Preparing" for x in e),
+        )
+        await eventually(
+            lambda: asyncio.sleep(0, stream.of("charge_point")),
+            lambda e: any(x["online"] for x in e),
+        )
+        _, booking = await world.book(2)
+        seen = await eventually(
+            lambda: asyncio.sleep(0, stream.of("reservation")),
+            lambda e: any(x["status"] == "active" for x in e),
+        )
     assert all(x["id"] == booking["id"] for x in seen)
     assert all("code" not in x for x in seen)
 
@@ -80,34 +82,34 @@ async def test_driver_sees_only_their_own_bookings(world: World) -> None:
     async with (
         listening(world.server.http_url, world.driver) as mine,
         listening(world.server.http_url, other) as theirs,
+        await world.connect() as charger,
     ):
-        async with await world.connect() as charger:
-            await charger.result(
-                "StatusNotification",
-                {"connectorId": 1, "status": "Preparing", "errorCode": "NoError"},
-            )
-            _, booking = await world.book(1)
-            await eventually(
-                lambda: asyncio.sleep(0, mine.of("reservation")),
-                lambda e: any(x["status"] == "active" for x in e),
-            )
-            start = world.window()[0]
-            started = await charger.result(
-                "StartTransaction",
-                {"connectorId": 1, "idTag": booking["code"], "meterStart": 0, "timestamp": start},
-            )
-            await charger.result(
-                "MeterValues",
-                {
-                    "connectorId": 1,
-                    "transactionId": started["transactionId"],
-                    "meterValue": [{"timestamp": start, "sampledValue": [{"value": "500"}]}],
-                },
-            )
-            await eventually(
-                lambda: asyncio.sleep(0, mine.of("meter")),
-                lambda e: e == [{"reservation_id": booking["id"]}],
-            )
+        await charger.result(
+            "StatusNotification",
+            {"connectorId": 1, "status": "Preparing", "errorCode": "NoError"},
+        )
+        _, booking = await world.book(1)
+        await eventually(
+            lambda: asyncio.sleep(0, mine.of("reservation")),
+            lambda e: any(x["status"] == "active" for x in e),
+        )
+        start = world.window()[0]
+        started = await charger.result(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": booking["code"], "meterStart": 0, "timestamp": start},
+        )
+        await charger.result(
+            "MeterValues",
+            {
+                "connectorId": 1,
+                "transactionId": started["transactionId"],
+                "meterValue": [{"timestamp": start, "sampledValue": [{"value": "500"}]}],
+            },
+        )
+        await eventually(
+            lambda: asyncio.sleep(0, mine.of("meter")),
+            lambda e: e == [{"reservation_id": booking["id"]}],
+        )
     assert mine.of("connector") == [] and mine.of("charge_point") == []
     assert theirs.events == []
 

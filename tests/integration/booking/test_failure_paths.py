@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from tests.world import World
 from tests.waiting import eventually
+from tests.world import World
 
 
 def is_status(status: str):  # type: ignore[no-untyped-def]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.world import World, parse
 from tests.waiting import eventually
+from tests.world import World, parse
 
 
 async def test_search_book_reserve_charge_complete(world: World) -> None:
