@@ -22,6 +22,7 @@ from csms.api import (
     charge_points,
     events,
     id_tags,
+    pages,
     service,
     sites,
     transactions,
@@ -74,6 +75,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app.on_shutdown.append(_close_connections)
     for module in (service, accounts, sites, charge_points, id_tags, transactions, booking, events):
         app.router.add_routes(module.routes)
+    app.router.add_routes(pages.routes)
     app.router.add_get(OCPP_PREFIX + "{charge_point_id}", _ocpp)
     return app
 

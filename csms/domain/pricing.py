@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from csms.domain.money import format_money, round_money
-from csms.domain.tariffs import HOUR, PriceSegment, Tariff, segments
+from csms.domain.tariffs import HOUR, PriceSegment, Tariff, price_at, segments
 
 #: Energy assumed when the driver names none: a typical top-up, at most what the window allows.
 DEFAULT_ENERGY_KWH = Decimal(30)
@@ -50,12 +50,14 @@ def quote(
     deliverable = power_kw * window_hours
     wanted = DEFAULT_ENERGY_KWH if energy_kwh is None else energy_kwh
     energy = min(wanted, deliverable)
-    charging_end = start + timedelta(seconds=float(energy / power_kw * HOUR)) if power_kw else start
+    # Hours of charging, in exact decimals (float seconds would lose a cent now and then).
+    charging_hours = energy / power_kw if power_kw else Decimal(0)
     parts = segments(tariff, zone, start, end)
     energy_cost = Decimal(0)
     time_cost = Decimal(0)
     for part in parts:
-        overlap = _overlap_hours(part, start, min(charging_end, end))
+        begins, ends = _hours(start, part.start), _hours(start, part.end)
+        overlap = max(min(ends, charging_hours) - begins, Decimal(0))
         energy_cost += overlap * power_kw * part.energy_price_per_kwh
         time_cost += overlap * part.time_price_per_hour
     reservation_fee = tariff.reservation_fee_per_hour * window_hours
@@ -108,13 +110,12 @@ def session_cost(
 ) -> SessionCost:
     """The cost of a session from its energy register readings (Wh), first = start, last = stop."""
     points = sorted(readings)
-    if len(points) < 2 or points[-1][0] <= points[0][0]:
-        energy_wh = max(points[-1][1] - points[0][1], Decimal(0)) if points else Decimal(0)
-        total = reservation_fee + tariff.session_fee
-        return SessionCost(energy_wh / KWH, round_money(total))
+    if not points:
+        return SessionCost(Decimal("0.000"), round_money(reservation_fee + tariff.session_fee))
     parts = segments(tariff, zone, points[0][0], points[-1][0])
     energy_cost = sum(
-        (_energy_cost(parts, a, b) for a, b in itertools.pairwise(points)), Decimal(0)
+        (_energy_cost(tariff, zone, parts, a, b) for a, b in itertools.pairwise(points)),
+        Decimal(0),
     )
     time_cost = sum((p.hours * p.time_price_per_hour for p in parts), Decimal(0))
     energy_wh = sum(
@@ -125,12 +126,20 @@ def session_cost(
 
 
 def _energy_cost(
-    parts: list[PriceSegment], a: tuple[datetime, Decimal], b: tuple[datetime, Decimal]
+    tariff: Tariff,
+    zone: ZoneInfo,
+    parts: list[PriceSegment],
+    a: tuple[datetime, Decimal],
+    b: tuple[datetime, Decimal],
 ) -> Decimal:
     delta_kwh = (b[1] - a[1]) / KWH
-    span = _hours(a[0], b[0])
-    if delta_kwh <= 0 or span <= 0:
+    if delta_kwh <= 0:
         return Decimal(0)  # A meter that went back (replaced, reset) adds nothing.
+    span = _hours(a[0], b[0])
+    if span <= 0:
+        # Two readings in the same instant (a last sample and meterStop in one second, or a
+        # stuck clock): the energy is priced at that instant.
+        return delta_kwh * price_at(tariff, zone, a[0]).energy_price_per_kwh
     return sum(
         (delta_kwh * _overlap_hours(p, a[0], b[0]) / span * p.energy_price_per_kwh for p in parts),
         Decimal(0),

@@ -176,13 +176,9 @@ def decide_dispatch(
             NextStep.ENFORCE_LOCALLY, f"{reason}; the CSMS holds the booking", move_first=True
         )
     retry_at = now + retry_interval
+    move = outcome in _CONNECTOR_TROUBLE
     if retry_at >= window_end:
-        return DispatchDecision(NextStep.FAIL, f"{reason} until the window ended")
-    move = outcome in (
-        DispatchOutcome.OCCUPIED,
-        DispatchOutcome.FAULTED,
-        DispatchOutcome.UNAVAILABLE,
-    )
+        return DispatchDecision(NextStep.FAIL, f"{reason} until the window ended", move_first=move)
     return DispatchDecision(
         NextStep.RETRY, f"{reason}; trying again", move_first=move, retry_at=retry_at
     )

@@ -11,8 +11,9 @@ the repeated hour is charged at the period it belongs to, for its real (two-hour
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -160,7 +161,7 @@ def tariff_to_json(tariff: Tariff) -> dict[str, Any]:
 def segments(tariff: Tariff, zone: ZoneInfo, start: datetime, end: datetime) -> list[PriceSegment]:
     """The prices over [start, end): contiguous segments, neighbours with equal prices merged."""
     merged: list[PriceSegment] = []
-    for segment in sorted(_raw_segments(tariff, zone, start, end), key=lambda s: s.start):
+    for segment in _raw_segments(tariff, zone, start, end):
         last = merged[-1] if merged else None
         if last and (last.energy_price_per_kwh, last.time_price_per_hour) == (
             segment.energy_price_per_kwh,
@@ -172,40 +173,76 @@ def segments(tariff: Tariff, zone: ZoneInfo, start: datetime, end: datetime) -> 
     return merged
 
 
+def price_at(tariff: Tariff, zone: ZoneInfo, moment: datetime) -> Period:
+    """The period whose wall-clock time contains ``moment``."""
+    local = moment.astimezone(zone)
+    return tariff.period_at(local.weekday(), local.hour * 60 + local.minute)
+
+
 def _raw_segments(
     tariff: Tariff, zone: ZoneInfo, start: datetime, end: datetime
 ) -> Iterator[PriceSegment]:
+    """Cut [start, end) wherever the wall clock crosses a period boundary or jumps, then
+    price each piece by the wall time at its start (constant within a piece)."""
+    if end <= start:
+        return
+    points = sorted(_cuts(tariff, zone, start, end) | {start, end})
+    for lo, hi in itertools.pairwise(points):
+        period = price_at(tariff, zone, lo)
+        yield PriceSegment(lo, hi, period.energy_price_per_kwh, period.time_price_per_hour)
+
+
+def _cuts(tariff: Tariff, zone: ZoneInfo, start: datetime, end: datetime) -> set[datetime]:
+    minutes = {p.start_minute for p in tariff.periods} | {p.end_minute for p in tariff.periods}
+    cuts: set[datetime] = set()
     day = start.astimezone(zone).date() - timedelta(days=1)
     last_day = end.astimezone(zone).date() + timedelta(days=1)
     while day <= last_day:
-        for period in tariff.periods:
-            if day.weekday() not in period.days:
-                continue
-            lo = max(start, _utc(day, period.start_minute, zone))
-            hi = min(end, _utc(day, period.end_minute, zone))
-            if lo < hi:
-                yield PriceSegment(lo, hi, period.energy_price_per_kwh, period.time_price_per_hour)
+        # Both passes through a repeated wall time (fall back) are crossings.
+        instants = {_utc(day, minute, zone, fold) for minute in minutes for fold in (0, 1)}
+        jump = _jump(day, zone)
+        if jump is not None:
+            instants.add(jump)
+        cuts |= {t for t in instants if start < t < end}
         day += timedelta(days=1)
+    return cuts
 
 
-def _utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
-    """The first UTC instant at which the wall clock of ``zone`` reads ``day`` + ``minute``.
+def _jump(day: date, zone: ZoneInfo) -> datetime | None:
+    """The instant during local ``day`` when the UTC offset changes (DST), if it does."""
+    lo, hi = _utc(day, 0, zone), _utc(day + timedelta(days=1), 0, zone)
+    if lo.astimezone(zone).utcoffset() == hi.astimezone(zone).utcoffset():
+        return None
+    return _bisect(
+        lo, hi, lambda t: t.astimezone(zone).utcoffset() == hi.astimezone(zone).utcoffset()
+    )
 
-    A repeated time (fall back) is its first occurrence; a time that does not exist (spring
-    forward) is the moment of the jump, when the clock first reads a later time.
+
+def _utc(day: date, minute: int, zone: ZoneInfo, fold: int = 0) -> datetime:
+    """The UTC instant at which the wall clock of ``zone`` reads ``day`` + ``minute``.
+
+    A repeated time (fall back) has two: ``fold`` 0 is the first, 1 the second. A time that
+    does not exist (spring forward) is the moment of the jump, when the clock first reads a
+    later time.
     """
     if minute == MINUTES_PER_DAY:
-        return _utc(day + timedelta(days=1), 0, zone)
+        return _utc(day + timedelta(days=1), 0, zone, fold)
     naive = datetime.combine(day, time(minute // 60, minute % 60))
+    instant = naive.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) == naive:
+        return instant
+    # In the gap: the jump lies between the two readings of the offset.
     first = naive.replace(tzinfo=zone).astimezone(UTC)
-    if first.astimezone(zone).replace(tzinfo=None) == naive:
-        return first
-    # In the gap: the jump lies between the two readings of the offset; find it to the second.
-    lo = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    hi = first
+    second = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    lo, hi = min(first, second), max(first, second)
+    return _bisect(lo, hi, lambda t: t.astimezone(zone).replace(tzinfo=None) >= naive)
+
+
+def _bisect(lo: datetime, hi: datetime, reached: Callable[[datetime], bool]) -> datetime:
+    """The first whole second in (lo, hi] at which ``reached`` holds (it holds at ``hi``)."""
     while hi - lo > timedelta(seconds=1):
         mid = lo + (hi - lo) / 2
-        if mid.astimezone(zone).replace(tzinfo=None) >= naive:
+        if reached(mid):
             hi = mid
         else:
             lo = mid

@@ -1,0 +1,479 @@
+// The operator's dashboard: chargers with their online flag and live connector status, a
+// timeline of today's bookings per connector, recent transactions, and remote commands.
+import {
+  $, Client, LiveEvents, formatDateTime, formatKwh, formatTime, formatWindow, h, isoDate,
+  nextDay, plainMessage, setMessage, show, wallClock, zonedInstant,
+} from "./api.js";
+
+const EXPIRED = "Your session expired. Please sign in again.";
+const DAY_MS = 86400000;
+
+const client = new Client("csms.operator", { onUnauthenticated: () => showAuth(EXPIRED) });
+const live = new LiveEvents(client, {
+  open: () => onLiveOpen(),
+  connector: (data) => onConnector(data),
+  charge_point: (data) => onChargePoint(data),
+  reservation: (data) => onReservation(data),
+}, showLiveState);
+
+let sites = new Map();
+let chargers = new Map(); // id → charge point as the API gives it (connectors[] kept current)
+let bookings = new Map(); // id → reservation overlapping today (in its charger's zone)
+let transactions = [];
+let views = new Map(); // charger id → {badge, status, cells: Map, timelines: Map}
+let opened = 0;
+let txTimer = null;
+let reloadTimer = null;
+
+const CONNECTOR_TONES = {
+  Available: "go", Preparing: "info", Charging: "done", SuspendedEV: "done", SuspendedEVSE: "done",
+  Finishing: "info", Reserved: "warn", Unavailable: "off", Faulted: "bad",
+};
+const BOOKING_TONES = {
+  booked: "info", active: "warn", charging: "go", completed: "done", expired: "off", failed: "bad",
+  cancelled: "off",
+};
+
+// ---- signing in ---------------------------------------------------------------------------
+
+function showAuth(message) {
+  live.stop();
+  show($("#app"), false);
+  show($("#who"), false);
+  show($("#auth"));
+  setMessage($("#notice"), message || "");
+  setMessage($("#auth-error"), "");
+  $("#password").value = "";
+  $("#email").focus();
+}
+
+async function onAuthSubmit(event) {
+  event.preventDefault();
+  const email = $("#email").value.trim();
+  const password = $("#password").value;
+  const error = $("#auth-error");
+  if (!email || !password) {
+    setMessage(error, "Enter your email and password.");
+    return;
+  }
+  const button = event.currentTarget.querySelector("button");
+  button.disabled = true;
+  try {
+    await client.signIn(email, password);
+    setMessage(error, "");
+    setMessage($("#notice"), "");
+    await enterApp();
+  } catch (failure) {
+    setMessage(error, plainMessage(failure));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function enterApp() {
+  show($("#auth"), false);
+  $("#who-email").textContent = client.email || "";
+  try {
+    await loadAll();
+  } catch (failure) {
+    if (failure.status === 403) {
+      client.forget();
+      showAuth("This account is not an operator account. Sign in with an operator account.");
+    } else if (failure.status !== 401) {
+      show($("#auth"));
+      setMessage($("#notice"), plainMessage(failure));
+    }
+    return;
+  }
+  show($("#app"));
+  show($("#who"));
+  renderChargers();
+  renderTransactions();
+  $("#chargers-title").focus({ preventScroll: true });
+  opened = 0;
+  live.start();
+}
+
+function signOut() {
+  client.forget();
+  showAuth("You are signed out.");
+}
+
+// ---- loading ------------------------------------------------------------------------------
+
+async function loadAll() {
+  await loadChargers(); // First: a 403 here means "not an operator" before anything else runs.
+  await Promise.all([loadSites(), loadBookings(), loadTransactions()]);
+}
+
+async function loadSites() {
+  const items = await client.all("/api/v1/sites?limit=500");
+  sites = new Map(items.map((s) => [s.id, s]));
+}
+
+async function loadChargers() {
+  const items = await client.all("/api/v1/charge-points?limit=500");
+  chargers = new Map(items.map((c) => [c.id, c]));
+}
+
+async function loadBookings() {
+  // Newest first by creation; a booking for today was made at most ~31 days ago.
+  const oldest = Date.now() - 32 * DAY_MS;
+  const items = await client.all("/api/v1/reservations?all=true&limit=500", {
+    maxPages: 6,
+    enough: (page) => page.some((r) => Date.parse(r.created_at) < oldest),
+  });
+  bookings = new Map(items.filter(overlapsToday).map((r) => [r.id, r]));
+}
+
+async function loadTransactions() {
+  const answer = await client.request("GET", "/api/v1/transactions?limit=20");
+  transactions = answer.items;
+}
+
+function zoneOf(chargePointId) {
+  const charger = chargers.get(chargePointId);
+  const site = charger && charger.site_id != null ? sites.get(charger.site_id) : null;
+  return site ? site.timezone : "UTC";
+}
+
+function today(zone) {
+  const date = isoDate(wallClock(Date.now(), zone));
+  return { start: zonedInstant(date, "00:00", zone), end: zonedInstant(nextDay(date), "00:00", zone) };
+}
+
+function overlapsToday(r) {
+  const day = today(zoneOf(r.charge_point_id));
+  return Date.parse(r.start) < day.end && Date.parse(r.end) > day.start;
+}
+
+// ---- chargers -----------------------------------------------------------------------------
+
+function renderChargers() {
+  const list = [...chargers.values()];
+  views = new Map();
+  const cards = list.map(chargerCard);
+  $("#chargers").replaceChildren(...cards);
+  if (!list.length) $("#chargers").append(h("p", { class: "hint" }, "No chargers registered yet."));
+  renderSummary();
+}
+
+function renderSummary() {
+  const list = [...chargers.values()];
+  const online = list.filter((c) => c.online).length;
+  $("#chargers-summary").textContent = `${list.length} ${list.length === 1 ? "charger" : "chargers"}, ${online} online`;
+}
+
+function chargerCard(charger) {
+  const zone = zoneOf(charger.id);
+  const site = charger.site_id != null ? sites.get(charger.site_id) : null;
+  const badge = h("span", { class: "badge", "data-role": "online" });
+  const status = h("span", { class: "charger-status" });
+  const view = { badge, status, cells: new Map(), timelines: new Map(), lists: new Map() };
+  views.set(charger.id, view);
+  const slug = charger.id.replace(/[^A-Za-z0-9_-]/g, "_");
+  const connectors = charger.connectors.filter((c) => c.connector_id > 0);
+  const article = h("article", { class: "card charger", dataset: { chargePoint: charger.id }, "aria-labelledby": `cp-${slug}` },
+    h("div", { class: "card-head" }, h("h3", { id: `cp-${slug}` }, charger.id), badge),
+    h("p", { class: "charger-meta" },
+      [site ? site.name : "No site", `${zone} time`, charger.vendor && `${charger.vendor} ${charger.model || ""}`.trim()]
+        .filter(Boolean).join(" · "), " · ", status),
+    connectors.map((c) => connectorRow(charger, c, view, zone)),
+    commandPanel(charger, connectors, slug));
+  paintOnline(charger);
+  paintChargerStatus(charger);
+  return article;
+}
+
+function connectorRow(charger, connector, view, zone) {
+  const cell = h("span", { class: "badge status-cell", "data-role": "connector-status" });
+  view.cells.set(connector.connector_id, cell);
+  const timeline = h("div", { class: "timeline", role: "img" });
+  const list = h("ul", { class: "day-list" });
+  view.timelines.set(connector.connector_id, timeline);
+  view.lists.set(connector.connector_id, list);
+  const row = h("div", { class: "connector", dataset: { connector: String(connector.connector_id) } },
+    h("div", { class: "connector-line" },
+      h("span", { class: "name" }, `Connector ${connector.connector_id}`),
+      h("span", { class: "tag" }, connector.connector_type || "?"),
+      h("span", { class: "tag" }, connector.max_power_kw != null ? `${Number(connector.max_power_kw)} kW` : "? kW"),
+      cell),
+    timeline, list);
+  paintConnector(charger.id, connector, false);
+  paintTimeline(charger.id, connector.connector_id, zone);
+  return row;
+}
+
+function paintOnline(charger) {
+  const view = views.get(charger.id);
+  if (!view) return;
+  view.badge.textContent = charger.online ? "Online" : "Offline";
+  view.badge.className = `badge ${charger.online ? "tone-go" : "tone-off"}`;
+}
+
+function paintChargerStatus(charger) {
+  const view = views.get(charger.id);
+  const whole = charger.connectors.find((c) => c.connector_id === 0);
+  if (view) view.status.textContent = `charger ${whole && whole.status ? whole.status : "status unknown"}`;
+}
+
+function paintConnector(chargePointId, connector, flash) {
+  const view = views.get(chargePointId);
+  const cell = view && view.cells.get(connector.connector_id);
+  if (!cell) return;
+  const status = connector.status || "Unknown";
+  const error = connector.error_code && connector.error_code !== "NoError" ? ` (${connector.error_code})` : "";
+  cell.textContent = status + error;
+  cell.dataset.status = status;
+  cell.className = `badge status-cell tone-${CONNECTOR_TONES[status] || "off"}`;
+  if (flash) {
+    cell.classList.add("changed");
+    setTimeout(() => cell.classList.remove("changed"), 1200);
+  }
+}
+
+function paintTimeline(chargePointId, connectorId, zone = zoneOf(chargePointId)) {
+  const view = views.get(chargePointId);
+  const timeline = view && view.timelines.get(connectorId);
+  if (!timeline) return;
+  const list = view.lists.get(connectorId);
+  const day = today(zone);
+  const span = day.end - day.start;
+  const items = [...bookings.values()]
+    .filter((r) => r.charge_point_id === chargePointId && r.connector_id === connectorId && r.status !== "cancelled")
+    .filter(overlapsToday)
+    .sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+  const blocks = items.map((r) => {
+    const from = Math.max(Date.parse(r.start), day.start);
+    const to = Math.min(Date.parse(r.end), day.end);
+    const left = ((from - day.start) / span) * 100;
+    const width = ((to - from) / span) * 100;
+    const label = `${formatTime(r.start, zone)}–${formatTime(r.end, zone)} ${r.status}`;
+    return h("span", {
+      class: `block tone-${BOOKING_TONES[r.status] || "off"}`,
+      style: null, title: `#${r.id} ${label}`, dataset: { id: String(r.id), left: left.toFixed(3), width: width.toFixed(3) },
+    }, r.status);
+  });
+  const now = h("span", { class: "now", dataset: { left: (((Date.now() - day.start) / span) * 100).toFixed(3) } });
+  const ticks = h("div", { class: "ticks", "aria-hidden": "true" }, ["0", "6", "12", "18", "24"].map((t) => h("span", {}, t)));
+  timeline.replaceChildren(...blocks, now, ticks);
+  // Positions are set through the CSSOM (no inline style attributes: the CSP forbids them).
+  for (const element of timeline.querySelectorAll("[data-left]")) {
+    element.style.left = element.dataset.left + "%";
+    if (element.dataset.width) element.style.width = element.dataset.width + "%";
+  }
+  const summary = items.length
+    ? `Today's bookings on connector ${connectorId}: ` + items.map((r) => `${formatTime(r.start, zone)} to ${formatTime(r.end, zone)} ${r.status}`).join("; ")
+    : `No bookings today on connector ${connectorId}`;
+  timeline.setAttribute("aria-label", summary);
+  list.replaceChildren(...(items.length
+    ? items.map((r) => h("li", { dataset: { id: String(r.id), status: r.status } },
+      `${formatWindow(r.start, r.end, zone)} · `, h("span", { class: `badge tone-${BOOKING_TONES[r.status] || "off"}` }, r.status), ` · booking #${r.id}`,
+      r.status_reason && r.status === "failed" ? ` (${r.status_reason})` : ""))
+    : [h("li", { class: "hint" }, "No bookings today.")]));
+}
+
+// ---- commands -----------------------------------------------------------------------------
+
+function commandPanel(charger, connectors, slug) {
+  const connectorSelect = h("select", { id: `cmd-connector-${slug}` },
+    connectors.map((c) => h("option", { value: String(c.connector_id) }, `Connector ${c.connector_id}`)),
+    h("option", { value: "0" }, "Whole charger (0)"));
+  const idTag = h("input", { id: `cmd-tag-${slug}`, type: "text", maxlength: "20", autocomplete: "off", placeholder: "e.g. CARD-1" });
+  const answer = h("p", { class: "answer", role: "status", "aria-live": "polite", hidden: true });
+  const run = (label, build) => async (event) => {
+    const button = event.currentTarget;
+    const connectorId = Number(connectorSelect.value);
+    let request;
+    try {
+      request = await build(connectorId, idTag.value.trim());
+    } catch (failure) {
+      report(answer, `${label}: ${failure instanceof Error && !failure.status ? failure.message : plainMessage(failure)}`, false);
+      return;
+    }
+    button.disabled = true;
+    report(answer, `${label}: waiting for ${charger.id}…`, null);
+    try {
+      const reply = await client.request("POST",
+        `/api/v1/charge-points/${encodeURIComponent(charger.id)}/commands/${request.action}`, request.payload);
+      const status = reply && reply.status ? reply.status : JSON.stringify(reply);
+      const ok = ["Accepted", "Unlocked", "Scheduled"].includes(status);
+      report(answer, `${label}: ${charger.id} answered ${status}`, ok);
+    } catch (failure) {
+      if (failure.status !== 401) report(answer, `${label}: ${plainMessage(failure)}`, false);
+    } finally {
+      button.disabled = false;
+    }
+  };
+  const needConnector = (connectorId, what) => {
+    if (connectorId < 1) throw new Error(`choose a connector to ${what}.`);
+  };
+  const buttons = [
+    ["Unlock", (id) => { needConnector(id, "unlock"); return { action: "UnlockConnector", payload: { connectorId: id } }; }],
+    ["Make available", (id) => ({ action: "ChangeAvailability", payload: { connectorId: id, type: "Operative" } })],
+    ["Make unavailable", (id) => ({ action: "ChangeAvailability", payload: { connectorId: id, type: "Inoperative" } })],
+    ["Start charging", (id, tag) => {
+      if (!tag) throw new Error("enter the ID tag to start charging with.");
+      return { action: "RemoteStartTransaction", payload: id > 0 ? { idTag: tag, connectorId: id } : { idTag: tag } };
+    }],
+    ["Stop charging", async (id) => {
+      const open = await client.request("GET", `/api/v1/transactions?open=true&charge_point_id=${encodeURIComponent(charger.id)}`);
+      const running = open.items.filter((t) => id === 0 || t.connector_id === id);
+      if (!running.length) throw new Error(`no transaction is running on ${id ? "connector " + id : "this charger"}.`);
+      if (running.length > 1) throw new Error("several transactions are running: choose their connector.");
+      return { action: "RemoteStopTransaction", payload: { transactionId: running[0].id } };
+    }],
+    ["Soft reset", () => ({ action: "Reset", payload: { type: "Soft" } })],
+    ["Hard reset", () => ({ action: "Reset", payload: { type: "Hard" } })],
+  ];
+  return h("details", { class: "commands" },
+    h("summary", {}, `Commands for ${charger.id}`),
+    h("div", { class: "command-grid" },
+      h("div", {}, h("label", { for: connectorSelect.id }, "Connector"), connectorSelect),
+      h("div", {}, h("label", { for: idTag.id }, "ID tag (for start charging)"), idTag),
+      buttons.map(([label, build]) => h("button", { type: "button", class: "small", onclick: run(label, build) }, label))),
+    answer);
+}
+
+function report(element, text, ok) {
+  element.textContent = text;
+  element.className = "answer" + (ok === true ? " ok" : ok === false ? " bad" : "");
+  element.hidden = false;
+}
+
+// ---- transactions -------------------------------------------------------------------------
+
+function renderTransactions() {
+  const body = $("#tx-body");
+  show($("#tx-empty"), transactions.length === 0);
+  show($("#tx-table"), transactions.length > 0);
+  body.replaceChildren(...transactions.map((t) => {
+    const zone = zoneOf(t.charge_point_id);
+    const energy = t.energy_wh != null ? formatKwh(Number(t.energy_wh) / 1000) : "—";
+    // A booked session's idTag is its code: show the booking, not the code.
+    const who = t.reservation_id != null ? `booking #${t.reservation_id}` : t.id_tag;
+    return h("tr", { dataset: { id: String(t.id) } },
+      h("td", { "data-label": "#" }, String(t.id)),
+      h("td", { "data-label": "Charger" }, `${t.charge_point_id} / ${t.connector_id}`),
+      h("td", { "data-label": "Started" }, formatDateTime(t.started_at, zone)),
+      h("td", { "data-label": "Stopped" }, t.stopped_at ? formatDateTime(t.stopped_at, zone) : h("span", { class: "badge tone-done" }, "running")),
+      h("td", { "data-label": "Energy", class: "num" }, energy),
+      h("td", { "data-label": "Stop reason" }, t.stop_reason || (t.stopped_at ? "—" : "")),
+      h("td", { "data-label": "Started by" }, who));
+  }));
+}
+
+function refreshTransactionsSoon() {
+  clearTimeout(txTimer);
+  txTimer = setTimeout(async () => {
+    try {
+      await loadTransactions();
+      renderTransactions();
+    } catch (failure) { /* the next event tries again */ }
+  }, 400);
+}
+
+// ---- live events --------------------------------------------------------------------------
+
+async function onLiveOpen() {
+  opened += 1;
+  if (opened === 1) return;
+  // Back after a break: what changed meanwhile was not pushed, so read it all again.
+  try {
+    await loadAll();
+    renderChargers();
+    renderTransactions();
+  } catch (failure) { /* 401 handled by the client; otherwise keep what is shown */ }
+}
+
+function onConnector(event) {
+  const charger = chargers.get(event.charge_point_id);
+  if (!charger) {
+    reloadChargersSoon();
+    return;
+  }
+  let connector = charger.connectors.find((c) => c.connector_id === event.connector_id);
+  if (!connector) {
+    connector = { connector_id: event.connector_id };
+    charger.connectors.push(connector);
+  }
+  const changed = connector.status !== event.status;
+  Object.assign(connector, { status: event.status, error_code: event.error_code, status_at: event.status_at });
+  if (event.connector_id === 0) paintChargerStatus(charger);
+  else paintConnector(charger.id, connector, changed);
+  if (changed && event.connector_id > 0) {
+    announce(`${charger.id} connector ${event.connector_id}: ${event.status}`);
+    refreshTransactionsSoon();
+  }
+}
+
+function onChargePoint(event) {
+  const charger = chargers.get(event.charge_point_id);
+  if (!charger) {
+    reloadChargersSoon();
+    return;
+  }
+  charger.online = event.online;
+  paintOnline(charger);
+  renderSummary();
+  announce(`${charger.id} is ${event.online ? "online" : "offline"}`);
+}
+
+async function onReservation(event) {
+  const before = bookings.get(event.id);
+  let reservation;
+  try {
+    reservation = await client.request("GET", `/api/v1/reservations/${event.id}`);
+  } catch (failure) {
+    return;
+  }
+  if (overlapsToday(reservation)) bookings.set(reservation.id, reservation);
+  else bookings.delete(reservation.id);
+  paintTimeline(reservation.charge_point_id, reservation.connector_id);
+  if (before && (before.charge_point_id !== reservation.charge_point_id || before.connector_id !== reservation.connector_id)) {
+    paintTimeline(before.charge_point_id, before.connector_id);
+  }
+  if (["charging", "completed"].includes(reservation.status)) refreshTransactionsSoon();
+}
+
+function reloadChargersSoon() {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(async () => {
+    try {
+      await Promise.all([loadChargers(), loadSites()]);
+      renderChargers();
+    } catch (failure) { /* keep what is shown */ }
+  }, 500);
+}
+
+// Keep the "now" line and the day's timelines current.
+setInterval(() => {
+  if ($("#app").hidden) return;
+  for (const [id, view] of views) for (const connectorId of view.timelines.keys()) paintTimeline(id, connectorId);
+}, 60000);
+
+function announce(text) {
+  const region = $("#announcer");
+  region.textContent = "";
+  setTimeout(() => { region.textContent = text; }, 50);
+}
+
+function showLiveState(state) {
+  const badge = $("#live-state");
+  badge.dataset.state = state;
+  badge.textContent = { live: "Live", connecting: "Connecting…", offline: "Offline" }[state];
+  badge.title = state === "live" ? "Updates arrive as they happen" : "Live updates are paused";
+}
+
+$("#auth-form").addEventListener("submit", onAuthSubmit);
+$("#sign-out").addEventListener("click", signOut);
+$("#tx-refresh").addEventListener("click", async () => {
+  try {
+    await loadTransactions();
+    renderTransactions();
+  } catch (failure) { /* 401 handled by the client */ }
+});
+
+if (client.token) enterApp();
+else showAuth();
+
