@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
+from csms.domain.tariffs import parse_tariff
 from csms.errors import AlreadyExists
 from csms.services import accounts
 from csms.services import charge_points as charge_point_service
 from csms.settings import Settings
-from csms.store import id_tags
+from csms.store import id_tags, tariffs
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,36 @@ SITE_NAME = "Demo Yard"
 CHARGER_PREFIX = "DEMO-"
 CHARGERS = 3
 CARD = "DEMO-CARD"
+_EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+#: Cheap nights, dearer days: enough to see time-of-use prices in a quote.
+DEMO_TARIFF = {
+    "currency": "EUR",
+    "reservation_fee_per_hour": "0.50",
+    "session_fee": "0.35",
+    "periods": [
+        {
+            "days": _EVERY_DAY,
+            "start": "00:00",
+            "end": "07:00",
+            "energy_price_per_kwh": "0.29",
+            "time_price_per_hour": "0",
+        },
+        {
+            "days": _EVERY_DAY,
+            "start": "07:00",
+            "end": "22:00",
+            "energy_price_per_kwh": "0.49",
+            "time_price_per_hour": "0",
+        },
+        {
+            "days": _EVERY_DAY,
+            "start": "22:00",
+            "end": "24:00",
+            "energy_price_per_kwh": "0.29",
+            "time_price_per_hour": "0",
+        },
+    ],
+}
 
 
 async def seed(pool: asyncpg.Pool) -> None:
@@ -57,6 +88,8 @@ async def seed(pool: asyncpg.Pool) -> None:
                 authorization_key=None,
                 connectors=connectors,
             )
+    if await tariffs.get(pool, site_id) is None:
+        await tariffs.put(pool, site_id, parse_tariff(DEMO_TARIFF))
     with contextlib.suppress(AlreadyExists):
         await id_tags.create(pool, CARD)
 

@@ -74,6 +74,22 @@ async def get_charge_point(request: web.Request) -> web.Response:
     return json_response(detail)
 
 
+@routes.patch("/api/v1/charge-points/{cp_id}/connectors/{connector_id}")
+async def update_connector(request: web.Request) -> web.Response:
+    """Take a connector out of service for booking (``{"out_of_service": true}``) or back."""
+    operator(request)
+    body = await json_body(request, required=frozenset({"out_of_service"}))
+    if not isinstance(body["out_of_service"], bool):
+        raise ValidationFailed("out_of_service must be true or false")
+    raw = request.match_info["connector_id"]
+    if not raw.isdigit() or len(raw) > 3:
+        raise ValidationFailed("connector_id must be an integer")
+    pool = request.app[POOL]
+    cp_id = request.match_info["cp_id"]
+    await charge_points.set_out_of_service(pool, cp_id, int(raw), body["out_of_service"])
+    return json_response(_present(await charge_points.get(pool, cp_id)))
+
+
 @routes.post("/api/v1/charge-points/{cp_id}/commands/{action}")
 async def command(request: web.Request) -> web.Response:
     """Send any CSMS-initiated 1.6 call with the OCPP payload as the body; answer its result."""

@@ -30,3 +30,11 @@ def round_money(amount: Decimal) -> Decimal:
 def format_money(amount: Decimal) -> str:
     """The API's money form: a decimal string with two places."""
     return str(round_money(amount))
+
+
+def format_price(amount: Decimal) -> str:
+    """A unit price as written back: at least two places, more only if it has them (0.1234)."""
+    normal = amount.normalize()
+    if normal.as_tuple().exponent >= -2:  # type: ignore[operator]
+        return str(amount.quantize(CENT))
+    return f"{normal:f}"

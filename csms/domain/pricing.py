@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from csms.domain.money import format_money, round_money
+from csms.domain.money import format_money, format_price, round_money
 from csms.domain.tariffs import HOUR, PriceSegment, Tariff, price_at, segments
 
 #: Energy assumed when the driver names none: a typical top-up, at most what the window allows.
@@ -87,8 +87,8 @@ def quote_to_json(q: Quote) -> dict[str, Any]:
             {
                 "start": s.start,
                 "end": s.end,
-                "energy_price_per_kwh": str(s.energy_price_per_kwh),
-                "time_price_per_hour": str(s.time_price_per_hour),
+                "energy_price_per_kwh": format_price(s.energy_price_per_kwh),
+                "time_price_per_hour": format_price(s.time_price_per_hour),
             }
             for s in q.segments
         ],

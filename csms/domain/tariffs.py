@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from csms.domain.money import parse_amount
+from csms.domain.money import format_price, parse_amount
 from csms.errors import ValidationFailed
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -143,15 +143,15 @@ def tariff_to_json(tariff: Tariff) -> dict[str, Any]:
     """The tariff as the API shows it (and as it is stored)."""
     return {
         "currency": tariff.currency,
-        "reservation_fee_per_hour": str(tariff.reservation_fee_per_hour),
-        "session_fee": str(tariff.session_fee),
+        "reservation_fee_per_hour": format_price(tariff.reservation_fee_per_hour),
+        "session_fee": format_price(tariff.session_fee),
         "periods": [
             {
                 "days": [DAYS[d] for d in sorted(p.days)],
                 "start": _clock(p.start_minute),
                 "end": _clock(p.end_minute),
-                "energy_price_per_kwh": str(p.energy_price_per_kwh),
-                "time_price_per_hour": str(p.time_price_per_hour),
+                "energy_price_per_kwh": format_price(p.energy_price_per_kwh),
+                "time_price_per_hour": format_price(p.time_price_per_hour),
             }
             for p in tariff.periods
         ],

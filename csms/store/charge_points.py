@@ -160,7 +160,8 @@ SELECT cp.id, cp.site_id, cp.registration_status, cp.vendor, cp.model, cp.serial
        COALESCE((SELECT json_agg(json_build_object(
                     'connector_id', c.connector_id, 'connector_type', c.connector_type,
                     'max_power_kw', c.max_power_kw, 'status', c.status,
-                    'error_code', c.error_code, 'info', c.info, 'status_at', c.status_at)
+                    'error_code', c.error_code, 'info', c.info, 'status_at', c.status_at,
+                    'out_of_service', c.out_of_service)
                  ORDER BY c.connector_id)
                  FROM connectors c WHERE c.charge_point_id = cp.id), '[]') AS connectors
 FROM charge_points cp
@@ -188,3 +189,18 @@ async def list_page(
             limit,
         )
     )
+
+
+async def set_out_of_service(
+    pool: asyncpg.Pool, charge_point_id: str, connector_id: int, out_of_service: bool
+) -> None:
+    """Take a connector out of booking (or put it back); live bookings are left as they are."""
+    done = await pool.execute(
+        """UPDATE connectors SET out_of_service = $3
+           WHERE charge_point_id = $1 AND connector_id = $2 AND connector_type IS NOT NULL""",
+        charge_point_id,
+        connector_id,
+        out_of_service,
+    )
+    if done.endswith(" 0"):
+        raise NotFound(f"no registered connector {connector_id} at {charge_point_id!r}")

@@ -188,7 +188,7 @@ def test_quote_to_json_shape() -> None:
                 "start": utc(2026, 5, 4, 10),
                 "end": utc(2026, 5, 4, 11, 20),
                 "energy_price_per_kwh": "0.60",
-                "time_price_per_hour": "1.5",
+                "time_price_per_hour": "1.50",
             },
         ],
         # 11 kW x 7/3 h = 25.667 kWh, the whole window: 11 kWh x 0.2 + 14.667 kWh x 0.60
