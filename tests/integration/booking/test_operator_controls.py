@@ -49,7 +49,7 @@ async def test_tariff_round_trip_and_site_without_tariff_offers_nothing(world: W
     assert status == 200
     assert {k: stored[k] for k in TARIFF} == {
         **TARIFF,
-        "periods": [{**p, "time_price_per_hour": "0"} for p in TARIFF["periods"]],
+        "periods": [{**p, "time_price_per_hour": "0.00"} for p in TARIFF["periods"]],
     }
     _, site = await world.server.request(
         "POST", "/api/v1/sites", json={"name": "No prices yet", "timezone": "UTC"}

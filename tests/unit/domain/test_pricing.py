@@ -181,8 +181,8 @@ def test_quote_to_json_shape() -> None:
             {
                 "start": utc(2026, 5, 4, 9),
                 "end": utc(2026, 5, 4, 10),
-                "energy_price_per_kwh": "0.2",
-                "time_price_per_hour": "0",
+                "energy_price_per_kwh": "0.20",
+                "time_price_per_hour": "0.00",
             },
             {
                 "start": utc(2026, 5, 4, 10),
