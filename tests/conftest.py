@@ -147,12 +147,24 @@ class ServerHandle:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> tuple[int, Any]:
+        """Call the API; every JSON answer is checked against ``schemas/openapi.json``."""
+        from tests.openapi_contract import check_exchange
+
         all_headers = {**self.headers(token), **(headers or {})}
         async with (
             aiohttp.ClientSession() as http,
             http.request(method, self.http_url + path, headers=all_headers, **kwargs) as response,
         ):
             body = await response.json(content_type=None) if await response.read() else None
+            if response.content_type == "application/json":
+                check_exchange(
+                    method,
+                    path,
+                    response.status,
+                    kwargs.get("json"),
+                    body,
+                    response_content_type=response.content_type,
+                )
             return response.status, body
 
     async def register_charge_point(

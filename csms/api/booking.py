@@ -10,7 +10,8 @@ from aiohttp import web
 from csms.api.auth import operator
 from csms.api.context import BOOKING, POOL, USER
 from csms.api.encoding import json_response
-from csms.api.requests import cursor_param, json_body, limit_param, page
+from csms.api.requests import cursor_param, json_body, limit_param, page, path_id
+from csms.domain.identifiers import INT32_MAX
 from csms.domain.tariffs import parse_tariff
 from csms.domain.timestamps import TimestampError, parse_timestamp
 from csms.errors import NotFound, ValidationFailed
@@ -26,7 +27,7 @@ def _time(value: object, name: str) -> datetime:
     if not isinstance(value, str):
         raise ValidationFailed(f"{name} is required (RFC 3339, e.g. 2026-05-01T18:00:00+02:00)")
     try:
-        return parse_timestamp(value)
+        return parse_timestamp(value, require_offset=True)
     except TimestampError:
         raise ValidationFailed(f"{name} must be an RFC 3339 date-time with an offset") from None
 
@@ -46,7 +47,7 @@ def _decimal(value: str | None, name: str, *, maximum: Decimal) -> Decimal | Non
 def _int_id(value: str | None, name: str) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ValidationFailed(f"{name} must be an integer")
     return int(value)
 
@@ -94,16 +95,16 @@ async def list_reservations(request: web.Request) -> web.Response:
         operator(request)
     limit = limit_param(request)
     items = await request.app[BOOKING].list(
-        request[USER], everyone=everyone, before=cursor_param(request, int), limit=limit
+        request[USER],
+        everyone=everyone,
+        before=cursor_param(request, int, maximum=INT32_MAX),
+        limit=limit,
     )
     return json_response(page(items, limit, "id"))
 
 
 def _reservation_id(request: web.Request) -> int:
-    raw = request.match_info["reservation_id"]
-    if not raw.isdigit() or len(raw) > 10:
-        raise NotFound("no such reservation")
-    return int(raw)
+    return path_id(request, "reservation_id", maximum=INT32_MAX)
 
 
 @routes.get("/api/v1/reservations/{reservation_id}")
@@ -119,19 +120,17 @@ async def cancel_reservation(request: web.Request) -> web.Response:
 @routes.put("/api/v1/sites/{site_id}/tariff")
 async def put_tariff(request: web.Request) -> web.Response:
     operator(request)
-    site_id = _int_id(request.match_info["site_id"], "site_id")
+    site_id = path_id(request, "site_id")
     body = await json_body(
         request,
         required=frozenset({"currency", "reservation_fee_per_hour", "session_fee", "periods"}),
     )
-    assert site_id is not None
     return json_response(await tariffs.put(request.app[POOL], site_id, parse_tariff(body)))
 
 
 @routes.get("/api/v1/sites/{site_id}/tariff")
 async def get_tariff(request: web.Request) -> web.Response:
-    site_id = _int_id(request.match_info["site_id"], "site_id")
-    assert site_id is not None
+    site_id = path_id(request, "site_id")
     stored = await tariffs.get_json(request.app[POOL], site_id)
     if stored is None:
         raise NotFound(f"site {site_id} has no tariff")

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
-from csms.errors import ValidationFailed
+from csms.errors import NotFound, ValidationFailed
 
 T = TypeVar("T")
 
@@ -57,7 +57,18 @@ def limit_param(request: web.Request) -> int:
     return limit
 
 
-def cursor_param(request: web.Request, kind: type[T]) -> T | None:
+INT64_MAX = 2**63 - 1
+
+
+def path_id(request: web.Request, name: str, *, maximum: int = INT64_MAX) -> int:
+    """A numeric id from the path; anything that cannot name a row is simply not found."""
+    raw = request.match_info[name]
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > maximum:
+        raise NotFound(f"no {name.removesuffix('_id').replace('_', ' ')} {raw[:30]!r}")
+    return int(raw)
+
+
+def cursor_param(request: web.Request, kind: type[T], *, maximum: int = INT64_MAX) -> T | None:
     """The position a previous page ended at (opaque to clients), or None."""
     raw = request.query.get("cursor")
     if not raw:
@@ -66,7 +77,8 @@ def cursor_param(request: web.Request, kind: type[T]) -> T | None:
         value = orjson.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
     except (binascii.Error, ValueError):
         value = None
-    if type(value) is not kind:
+    out_of_range = isinstance(value, int) and not 0 <= value <= maximum
+    if type(value) is not kind or out_of_range:
         raise ValidationFailed("cursor is not one this API gave out")
     return value
 

@@ -7,9 +7,8 @@ from aiohttp import web
 from csms.api.auth import operator
 from csms.api.context import POOL
 from csms.api.encoding import json_response
-from csms.api.requests import cursor_param, json_body, limit_param, page, string_field
+from csms.api.requests import cursor_param, json_body, limit_param, page, path_id, string_field
 from csms.domain.sites import check_timezone
-from csms.errors import NotFound
 from csms.store import sites
 
 routes = web.RouteTableDef()
@@ -34,8 +33,5 @@ async def list_sites(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/sites/{site_id}")
 async def get_site(request: web.Request) -> web.Response:
-    try:
-        site_id = int(request.match_info["site_id"])
-    except ValueError:
-        raise NotFound("no such site") from None
+    site_id = path_id(request, "site_id")
     return json_response(dict(await sites.get(request.app[POOL], site_id)))

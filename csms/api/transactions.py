@@ -8,6 +8,7 @@ from csms.api.auth import operator
 from csms.api.context import POOL
 from csms.api.encoding import json_response
 from csms.api.requests import cursor_param, limit_param, page
+from csms.domain.identifiers import INT32_MAX
 from csms.store import transactions
 
 routes = web.RouteTableDef()
@@ -20,7 +21,7 @@ async def list_transactions(request: web.Request) -> web.Response:
     limit = limit_param(request)
     rows = await transactions.list_page(
         request.app[POOL],
-        before=cursor_param(request, int),
+        before=cursor_param(request, int, maximum=INT32_MAX),
         limit=limit,
         charge_point_id=request.query.get("charge_point_id"),
         open_only=request.query.get("open") == "true",

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from csms.domain.money import format_money, format_price, round_money
 from csms.domain.tariffs import HOUR, PriceSegment, Tariff, price_at, segments
+from csms.domain.timestamps import format_timestamp
 
 #: Energy assumed when the driver names none: a typical top-up, at most what the window allows.
 DEFAULT_ENERGY_KWH = Decimal(30)
@@ -85,8 +86,8 @@ def quote_to_json(q: Quote) -> dict[str, Any]:
         "session_fee": format_money(q.session_fee),
         "periods": [
             {
-                "start": s.start,
-                "end": s.end,
+                "start": format_timestamp(s.start),
+                "end": format_timestamp(s.end),
                 "energy_price_per_kwh": format_price(s.energy_price_per_kwh),
                 "time_price_per_hour": format_price(s.time_price_per_hour),
             }

@@ -14,8 +14,11 @@ class TimestampError(ValueError):
     """The text is not an RFC 3339 date-time."""
 
 
-def parse_timestamp(text: str) -> datetime:
+def parse_timestamp(text: str, *, require_offset: bool = False) -> datetime:
     """Return the aware UTC datetime that ``text`` names.
+
+    Without an offset the time is taken as UTC (chargers in the field send such times), unless
+    ``require_offset`` (RFC 3339 proper, as the HTTP API asks).
 
     >>> parse_timestamp("2026-01-02T03:04:05.123+01:00").isoformat()
     '2026-01-02T02:04:05.123000+00:00'
@@ -27,6 +30,8 @@ def parse_timestamp(text: str) -> datetime:
     except ValueError:
         raise TimestampError(f"not an RFC 3339 date-time: {text!r}") from None
     if moment.tzinfo is None:
+        if require_offset:
+            raise TimestampError(f"an RFC 3339 date-time needs an offset or Z: {text!r}")
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
 

@@ -82,15 +82,16 @@ async def accept(
 ) -> None:
     """Turn a ``pending`` charger into a registered one (operator's decision)."""
     async with pool.acquire() as connection, connection.transaction():
-        status = await connection.fetchval(
-            """UPDATE charge_points
+        with translated():
+            status = await connection.fetchval(
+                """UPDATE charge_points
                SET registration_status = 'accepted', site_id = $2,
                    authorization_key_hash = COALESCE($3, authorization_key_hash)
                WHERE id = $1 RETURNING registration_status""",
-            charge_point_id,
-            site_id,
-            authorization_key_hash,
-        )
+                charge_point_id,
+                site_id,
+                authorization_key_hash,
+            )
         if status is None:
             raise NotFound(f"no charge point {charge_point_id!r}")
         with translated():
@@ -160,7 +161,9 @@ SELECT cp.id, cp.site_id, cp.registration_status, cp.vendor, cp.model, cp.serial
        COALESCE((SELECT json_agg(json_build_object(
                     'connector_id', c.connector_id, 'connector_type', c.connector_type,
                     'max_power_kw', c.max_power_kw, 'status', c.status,
-                    'error_code', c.error_code, 'info', c.info, 'status_at', c.status_at,
+                    'error_code', c.error_code, 'info', c.info,
+                    'status_at', to_char(c.status_at AT TIME ZONE 'UTC',
+                                         'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                     'out_of_service', c.out_of_service)
                  ORDER BY c.connector_id)
                  FROM connectors c WHERE c.charge_point_id = cp.id), '[]') AS connectors

@@ -59,11 +59,16 @@ async def database_url(configured: str | None, data_dir: Path) -> AsyncIterator[
         log.info("embedded PostgreSQL stopped")
 
 
+def _encode_json(value: object) -> str:
+    # Times inside stored JSON are written as the API answers them: UTC with Z.
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z, default=str).decode()
+
+
 async def _init_connection(connection: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
         await connection.set_type_codec(
             type_name,
-            encoder=lambda value: orjson.dumps(value).decode(),
+            encoder=_encode_json,
             decoder=orjson.loads,
             schema="pg_catalog",
         )

@@ -22,6 +22,8 @@ let reservations = new Map();
 let lastSearch = null;
 let liveState = "offline";
 const refreshing = new Map();
+const confirming = new Set(); // reservations whose "Cancel booking" asks "are you sure?"
+const itemErrors = new Map(); // reservation id → what went wrong with the last action on it
 
 const STATUS = {
   booked: { label: "Booked", tone: "info" },
@@ -38,6 +40,8 @@ const STATUS = {
 function showAuth(message) {
   live.stop();
   reservations = new Map();
+  confirming.clear();
+  itemErrors.clear();
   $("#reservation-list").replaceChildren();
   show($("#app"), false);
   show($("#who"), false);
@@ -157,7 +161,7 @@ function chosenWindow() {
 
 function describeWindow() {
   const zone = currentZone();
-  $("#zone-note").textContent = `Times are ${zoneLabel(zone)} time.`;
+  $("#zone-note").textContent = `Times are in ${zoneLabel(zone)}.`;
   const window = chosenWindow();
   if (window.error) {
     $("#window-note").textContent = "";
@@ -342,9 +346,25 @@ async function refreshReservation(id, announceChange) {
 }
 
 function renderReservations() {
+  const focus = focusedRole();
   const sorted = [...reservations.values()].sort((a, b) => b.id - a.id);
   $("#reservation-list").replaceChildren(...sorted.map(reservationItem));
   show($("#mine-empty"), sorted.length === 0);
+  if (focus) restoreFocus(document.querySelector(`#reservation-list li[data-id="${focus.id}"]`), focus.role);
+}
+
+// Which control of which reservation has the focus (kept across live re-renders).
+function focusedRole() {
+  const active = document.activeElement;
+  const item = active && active.closest && active.closest("#reservation-list li[data-id]");
+  if (!item) return null;
+  return { id: item.dataset.id, role: active.dataset.role || "heading" };
+}
+
+function restoreFocus(item, role) {
+  if (!item) return;
+  const target = item.querySelector(`[data-role="${role}"]`) || item.querySelector("h3");
+  target.focus({ preventScroll: true });
 }
 
 function renderReservation(reservation) {
@@ -353,19 +373,22 @@ function renderReservation(reservation) {
     renderReservations();
     return;
   }
-  const focused = existing.contains(document.activeElement) ? document.activeElement.dataset.role : null;
+  const focus = focusedRole();
   const item = reservationItem(reservation);
   existing.replaceWith(item);
-  if (focused) {
-    const again = item.querySelector(`[data-role="${focused}"]`) || item.querySelector("h3");
-    again.focus();
-  }
+  if (focus && focus.id === String(reservation.id)) restoreFocus(item, focus.role);
 }
 
 function describeStatus(r) {
   const tx = r.transaction || {};
   switch (r.status) {
-    case "booked": return `Booked — waiting for the window to start.`;
+    case "booked":
+      if (r.status_reason && /trying again/.test(r.status_reason)) {
+        return `Booked — ${r.status_reason}.`; // e.g. "the charger is offline; trying again"
+      }
+      return Date.parse(r.start) <= Date.now()
+        ? "Booked — getting the charger ready for you…"
+        : `Booked — the connector is held for you from ${formatTime(r.start, placeOf(r.charge_point_id).timezone)}.`;
     case "active": return "The connector is held for you. Type your code at the charger to start.";
     case "charging": return `Charging — ${formatKwh(tx.energy_kwh || r.energy_kwh || 0)} so far.`;
     case "completed": {
@@ -402,33 +425,55 @@ function reservationItem(r) {
     showCode ? h("p", { class: "code-line" }, "Code ", h("span", { class: "code small" }, r.code)) : null,
     h("p", { class: "detail" }, describeStatus(r)));
   if (["booked", "active"].includes(r.status)) item.append(cancelControls(r));
+  else if (itemErrors.has(r.id)) item.append(h("p", { class: "error", role: "alert" }, itemErrors.get(r.id)));
   return item;
 }
 
 function cancelControls(r) {
   const box = h("div", { class: "actions" });
-  const ask = h("button", { type: "button", "data-role": "cancel", onclick: () => confirmStep() }, "Cancel booking");
-  box.append(ask);
-  function confirmStep() {
-    const yes = h("button", { type: "button", class: "danger", "data-role": "cancel-yes", onclick: () => cancel(r, box) }, "Yes, cancel it");
-    const no = h("button", { type: "button", "data-role": "cancel-no", onclick: () => { box.replaceChildren(ask); ask.focus(); } }, "Keep it");
-    box.replaceChildren(h("span", { class: "question" }, "Cancel this booking?"), yes, no);
-    yes.focus();
+  const error = itemErrors.get(r.id);
+  if (error) box.append(h("p", { class: "error", role: "alert" }, error));
+  if (!confirming.has(r.id)) {
+    box.append(h("button", { type: "button", "data-role": "cancel", onclick: () => {
+      confirming.add(r.id);
+      itemErrors.delete(r.id);
+      rerender(r.id, "cancel-yes");
+    } }, "Cancel booking"));
+    return box;
   }
+  box.append(
+    h("span", { class: "question" }, "Cancel this booking?"),
+    h("button", { type: "button", class: "danger", "data-role": "cancel-yes", onclick: (event) => cancel(r.id, event.currentTarget) }, "Yes, cancel it"),
+    h("button", { type: "button", "data-role": "cancel-no", onclick: () => {
+      confirming.delete(r.id);
+      rerender(r.id, "cancel");
+    } }, "Keep it"));
   return box;
 }
 
-async function cancel(r, box) {
-  box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+function rerender(id, focusRole) {
+  const reservation = reservations.get(id);
+  if (!reservation) return;
+  renderReservation(reservation);
+  const item = document.querySelector(`#reservation-list li[data-id="${id}"]`);
+  const target = item && (item.querySelector(`[data-role="${focusRole}"]`) || item.querySelector("h3"));
+  if (target) target.focus();
+}
+
+async function cancel(id, button) {
+  button.disabled = true;
   try {
-    const after = await client.request("DELETE", `/api/v1/reservations/${r.id}`);
+    const after = await client.request("DELETE", `/api/v1/reservations/${id}`);
+    confirming.delete(id);
     reservations.set(after.id, after);
-    renderReservation(after);
+    rerender(id, "heading");
     announce(`Booking at ${after.charge_point_id} connector ${after.connector_id} cancelled.`);
   } catch (failure) {
     if (failure.status === 401) return;
-    box.replaceChildren(h("p", { class: "error", role: "alert" }, plainMessage(failure)));
-    refreshReservation(r.id, true);
+    confirming.delete(id);
+    itemErrors.set(id, plainMessage(failure));
+    await refreshReservation(id, true);
+    rerender(id, "cancel");
   }
 }
 

@@ -25,12 +25,13 @@ let opened = 0;
 let txTimer = null;
 let reloadTimer = null;
 
+// Colours follow the connector: reserved is amber, in use is blue, free is green.
 const CONNECTOR_TONES = {
-  Available: "go", Preparing: "info", Charging: "done", SuspendedEV: "done", SuspendedEVSE: "done",
+  Available: "go", Preparing: "info", Charging: "info", SuspendedEV: "info", SuspendedEVSE: "info",
   Finishing: "info", Reserved: "warn", Unavailable: "off", Faulted: "bad",
 };
 const BOOKING_TONES = {
-  booked: "info", active: "warn", charging: "go", completed: "done", expired: "off", failed: "bad",
+  booked: "done", active: "warn", charging: "info", completed: "off", expired: "off", failed: "bad",
   cancelled: "off",
 };
 
@@ -155,13 +156,26 @@ function renderChargers() {
   const cards = list.map(chargerCard);
   $("#chargers").replaceChildren(...cards);
   if (!list.length) $("#chargers").append(h("p", { class: "hint" }, "No chargers registered yet."));
-  renderSummary();
+  applyFilter();
 }
 
 function renderSummary() {
   const list = [...chargers.values()];
   const online = list.filter((c) => c.online).length;
-  $("#chargers-summary").textContent = `${list.length} ${list.length === 1 ? "charger" : "chargers"}, ${online} online`;
+  const shown = [...views.values()].filter((v) => v.article && !v.article.hidden).length;
+  const filtered = shown < list.length ? ` (${shown} shown)` : "";
+  $("#chargers-summary").textContent = `${list.length} ${list.length === 1 ? "charger" : "chargers"}, ${online} online${filtered}`;
+}
+
+function applyFilter() {
+  const words = $("#charger-filter").value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  for (const [id, view] of views) {
+    const charger = chargers.get(id);
+    const site = charger && charger.site_id != null ? sites.get(charger.site_id) : null;
+    const text = `${id} ${site ? site.name : ""}`.toLowerCase();
+    view.article.hidden = !words.every((w) => text.includes(w));
+  }
+  renderSummary();
 }
 
 function chargerCard(charger) {
@@ -169,7 +183,7 @@ function chargerCard(charger) {
   const site = charger.site_id != null ? sites.get(charger.site_id) : null;
   const badge = h("span", { class: "badge", "data-role": "online" });
   const status = h("span", { class: "charger-status" });
-  const view = { badge, status, cells: new Map(), timelines: new Map(), lists: new Map() };
+  const view = { article: null, badge, status, cells: new Map(), timelines: new Map(), lists: new Map() };
   views.set(charger.id, view);
   const slug = charger.id.replace(/[^A-Za-z0-9_-]/g, "_");
   const connectors = charger.connectors.filter((c) => c.connector_id > 0);
@@ -180,6 +194,7 @@ function chargerCard(charger) {
         .filter(Boolean).join(" · "), " · ", status),
     connectors.map((c) => connectorRow(charger, c, view, zone)),
     commandPanel(charger, connectors, slug));
+  view.article = article;
   paintOnline(charger);
   paintChargerStatus(charger);
   return article;
@@ -188,7 +203,7 @@ function chargerCard(charger) {
 function connectorRow(charger, connector, view, zone) {
   const cell = h("span", { class: "badge status-cell", "data-role": "connector-status" });
   view.cells.set(connector.connector_id, cell);
-  const timeline = h("div", { class: "timeline", role: "img" });
+  const timeline = h("div", { class: "timeline", "aria-hidden": "true" }); // the list below says it in words
   const list = h("ul", { class: "day-list" });
   view.timelines.set(connector.connector_id, timeline);
   view.lists.set(connector.connector_id, list);
@@ -209,12 +224,15 @@ function paintOnline(charger) {
   if (!view) return;
   view.badge.textContent = charger.online ? "Online" : "Offline";
   view.badge.className = `badge ${charger.online ? "tone-go" : "tone-off"}`;
+  view.article.dataset.online = String(Boolean(charger.online));
+  for (const cell of view.cells.values()) cell.title = charger.online ? "" : "last status reported before the charger went offline";
 }
 
 function paintChargerStatus(charger) {
   const view = views.get(charger.id);
-  const whole = charger.connectors.find((c) => c.connector_id === 0);
-  if (view) view.status.textContent = `charger ${whole && whole.status ? whole.status : "status unknown"}`;
+  if (!view) return;
+  const error = charger.error_code && charger.error_code !== "NoError" ? ` (${charger.error_code})` : "";
+  view.status.textContent = `charger: ${charger.status ? charger.status + error : "status unknown"}`;
 }
 
 function paintConnector(chargePointId, connector, flash) {
@@ -252,7 +270,7 @@ function paintTimeline(chargePointId, connectorId, zone = zoneOf(chargePointId))
     return h("span", {
       class: `block tone-${BOOKING_TONES[r.status] || "off"}`,
       style: null, title: `#${r.id} ${label}`, dataset: { id: String(r.id), left: left.toFixed(3), width: width.toFixed(3) },
-    }, r.status);
+    }, width >= 9 ? r.status : "");
   });
   const now = h("span", { class: "now", dataset: { left: (((Date.now() - day.start) / span) * 100).toFixed(3) } });
   const ticks = h("div", { class: "ticks", "aria-hidden": "true" }, ["0", "6", "12", "18", "24"].map((t) => h("span", {}, t)));
@@ -262,10 +280,6 @@ function paintTimeline(chargePointId, connectorId, zone = zoneOf(chargePointId))
     element.style.left = element.dataset.left + "%";
     if (element.dataset.width) element.style.width = element.dataset.width + "%";
   }
-  const summary = items.length
-    ? `Today's bookings on connector ${connectorId}: ` + items.map((r) => `${formatTime(r.start, zone)} to ${formatTime(r.end, zone)} ${r.status}`).join("; ")
-    : `No bookings today on connector ${connectorId}`;
-  timeline.setAttribute("aria-label", summary);
   list.replaceChildren(...(items.length
     ? items.map((r) => h("li", { dataset: { id: String(r.id), status: r.status } },
       `${formatWindow(r.start, r.end, zone)} · `, h("span", { class: `badge tone-${BOOKING_TONES[r.status] || "off"}` }, r.status), ` · booking #${r.id}`,
@@ -392,16 +406,21 @@ function onConnector(event) {
     reloadChargersSoon();
     return;
   }
-  let connector = charger.connectors.find((c) => c.connector_id === event.connector_id);
-  if (!connector) {
-    connector = { connector_id: event.connector_id };
-    charger.connectors.push(connector);
+  const state = { status: event.status, error_code: event.error_code, status_at: event.status_at };
+  if (event.connector_id === 0) { // The charger as a whole.
+    Object.assign(charger, state);
+    paintChargerStatus(charger);
+    return;
+  }
+  const connector = charger.connectors.find((c) => c.connector_id === event.connector_id);
+  if (!connector) { // A connector the charger reports but nobody registered: show it.
+    reloadChargersSoon();
+    return;
   }
   const changed = connector.status !== event.status;
-  Object.assign(connector, { status: event.status, error_code: event.error_code, status_at: event.status_at });
-  if (event.connector_id === 0) paintChargerStatus(charger);
-  else paintConnector(charger.id, connector, changed);
-  if (changed && event.connector_id > 0) {
+  Object.assign(connector, state);
+  paintConnector(charger.id, connector, changed);
+  if (changed) {
     announce(`${charger.id} connector ${event.connector_id}: ${event.status}`);
     refreshTransactionsSoon();
   }
@@ -467,6 +486,7 @@ function showLiveState(state) {
 
 $("#auth-form").addEventListener("submit", onAuthSubmit);
 $("#sign-out").addEventListener("click", signOut);
+$("#charger-filter").addEventListener("input", applyFilter);
 $("#tx-refresh").addEventListener("click", async () => {
   try {
     await loadTransactions();

@@ -166,3 +166,54 @@ async def test_ports_serve_only_their_own_paths(server: ServerHandle) -> None:
     ocpp_http = server.ocpp_url.replace("ws://", "http://").removesuffix("/ocpp")
     async with aiohttp.ClientSession() as http, http.get(ocpp_http + "/healthz") as response:
         assert response.status == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/v1/reservations/2147483648", 404),
+        ("/api/v1/reservations/99999999999999999999999", 404),
+        ("/api/v1/sites/99999999999999999999999", 404),
+        ("/api/v1/sites/1_0", 404),
+        ("/api/v1/sites/%D9%A1", 404),  # an Arabic-Indic digit one
+        ("/api/v1/reservations?cursor=MjE0NzQ4MzY0OQ", 422),  # 2147483649
+        ("/api/v1/transactions?cursor=MjE0NzQ4MzY0OQ", 422),
+        ("/api/v1/reservations?cursor=LTE", 422),  # -1
+    ],
+)
+async def test_ids_and_cursors_that_cannot_exist_are_clear_errors(
+    server: ServerHandle, path: str, status: int
+) -> None:
+    assert (await server.request("GET", path))[0] == status
+    if path.startswith("/api/v1/reservations/"):
+        assert (await server.request("DELETE", path))[0] == status
+
+
+async def test_accepting_a_pending_charger_into_an_unknown_site_is_404(
+    database_url: str, tmp_path: object
+) -> None:
+    from csms.api.context import POOL
+    from csms.server import running
+    from tests.conftest import ServerHandle as Handle
+    from tests.conftest import sign_in_operator, test_settings
+    from tests.ocpp_client import BOOT, OcppTestClient
+
+    settings = test_settings(database_url, tmp_path, auto_register=True)  # type: ignore[arg-type]
+    async with running(settings) as runner:
+        handle = Handle(
+            f"http://127.0.0.1:{settings.http_port}", f"ws://127.0.0.1:{settings.ocpp_port}/ocpp"
+        )
+        handle.token = await sign_in_operator(runner.app[POOL], handle.http_url)
+        async with await OcppTestClient.open(f"{handle.ocpp_url}/PENDING-1") as client:
+            assert (await client.result("BootNotification", BOOT))["status"] == "Pending"
+        body = {
+            "id": "PENDING-1",
+            "site_id": 987654,
+            "connectors": [{"connector_id": 1, "connector_type": "Type2", "max_power_kw": 11}],
+        }
+        assert (await handle.request("POST", "/api/v1/charge-points", json=body))[0] == 404
+        del body["site_id"]
+        status, accepted = await handle.request("POST", "/api/v1/charge-points", json=body)
+        assert status == 201 and accepted["registration_status"] == "accepted"
+        async with await OcppTestClient.open(f"{handle.ocpp_url}/PENDING-1") as client:
+            assert (await client.result("BootNotification", BOOT))["status"] == "Accepted"

@@ -101,3 +101,14 @@ async def test_filters(world: World) -> None:
     assert {c["price"]["estimate"]["energy_kwh"] for c in energy["connectors"]} == {"5.000"}
     for bad in ["&min_power_kw=-1", "&energy_kwh=abc", "&site_id=x"]:
         assert (await world.server.request("GET", base + bad, token=world.driver))[0] == 422
+
+
+async def test_times_without_an_offset_are_refused(world: World) -> None:
+    start, end = world.window(60, 60)
+    naive = (start.removesuffix("Z"), end.removesuffix("Z"))
+    status, body = await world.book(1, naive)
+    assert status == 422 and "offset" in body["error"]["message"]
+    status, _ = await world.server.request(
+        "GET", f"/api/v1/availability?start={naive[0]}&end={naive[1]}", token=world.driver
+    )
+    assert status == 422

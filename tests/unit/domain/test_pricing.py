@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from csms.domain.money import round_money
 from csms.domain.pricing import DEFAULT_ENERGY_KWH, quote, quote_to_json, session_cost
 from csms.domain.tariffs import DAYS, Tariff, parse_tariff
+from csms.domain.timestamps import format_timestamp
 from tests.unit.domain.test_tariffs import DST_CHANGES, instants_near_clock_changes, tariff_bodies
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -179,14 +180,14 @@ def test_quote_to_json_shape() -> None:
         "session_fee": "1.00",
         "periods": [
             {
-                "start": utc(2026, 5, 4, 9),
-                "end": utc(2026, 5, 4, 10),
+                "start": "2026-05-04T09:00:00.000Z",
+                "end": "2026-05-04T10:00:00.000Z",
                 "energy_price_per_kwh": "0.20",
                 "time_price_per_hour": "0.00",
             },
             {
-                "start": utc(2026, 5, 4, 10),
-                "end": utc(2026, 5, 4, 11, 20),
+                "start": "2026-05-04T10:00:00.000Z",
+                "end": "2026-05-04T11:20:00.000Z",
                 "energy_price_per_kwh": "0.60",
                 "time_price_per_hour": "1.50",
             },
@@ -333,10 +334,10 @@ def test_quote_to_json_money_has_two_places(
     assert D(shown["estimate"]["total"]) == q.total
     assert D(shown["reservation_fee"]) == q.reservation_fee
     assert re.fullmatch(r"\d+\.\d{3}", shown["estimate"]["energy_kwh"])
-    assert shown["periods"][0]["start"] == start
-    assert shown["periods"][-1]["end"] == start + length
+    assert shown["periods"][0]["start"] == format_timestamp(start)
+    assert shown["periods"][-1]["end"] == format_timestamp(start + length)
     assert [(p["start"], p["end"]) for p in shown["periods"]] == [
-        (s.start, s.end) for s in q.segments
+        (format_timestamp(s.start), format_timestamp(s.end)) for s in q.segments
     ]
 
 

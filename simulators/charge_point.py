@@ -1,0 +1,487 @@
+"""A simulated charger on a real WebSocket: the asyncio layer and the library API.
+
+:class:`SimulatedChargePoint` moves the frames of a :class:`~simulators.session.Session` over a
+``websockets`` client connection (subprotocol ``ocpp1.6``, no compression), reconnects with
+exponential backoff, authenticates with HTTP Basic (SEC profile 1: username = charger id,
+password = AuthorizationKey) and speaks TLS for ``wss://`` URLs (profile 2, with a client
+certificate for profile 3). One task per charger reads the socket; timers are plain
+``loop.call_at`` handles, so thousands fit in one process.
+
+Usage::
+
+    async with SimulatedChargePoint("ws://127.0.0.1:9000/ocpp", "CP-1") as cp:
+        await cp.plug(1)
+        await cp.code(1, "123456")
+        event = await cp.wait_for(lambda e: e.status == "Charging", timeout=5)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import inspect
+import random
+import ssl
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Subprotocol
+
+from simulators.configuration import DEFAULT_PROFILES
+from simulators.events import Event, EventKind, Watch
+from simulators.model import ChargePointModel
+from simulators.session import Session, Stats
+
+Predicate = Callable[[Event], bool]
+SUBPROTOCOL = Subprotocol("ocpp1.6")
+#: websockets ≥ 15 would route through a proxy named in the environment; a charger talks to its
+#: CSMS directly. (Older versions have no proxy support and no such parameter.)
+_NO_PROXY: dict[str, Any] = (
+    {"proxy": None} if "proxy" in inspect.signature(connect.__init__).parameters else {})
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Backoff:
+    """Reconnect delays: ``low`` doubling up to ``high``, with jitter (never a thundering herd)."""
+
+    __slots__ = ("high", "low")
+
+    def __init__(self, low: float = 1.0, high: float = 60.0) -> None:
+        self.low, self.high = low, high
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.high, self.low * 2 ** min(attempt, 30)) * random.uniform(0.5, 1.0))
+
+
+class SimulatedChargePoint:
+    """One OCPP 1.6J charger: the model, its session, and a reconnecting WebSocket."""
+
+    def __init__(
+        self, url: str, cp_id: str, *, connectors: int = 2, power_kw: float = 22.0,
+        key: str | None = None, profiles: str | Iterable[str] = DEFAULT_PROFILES,
+        quirks: Iterable[str] = (), config: Mapping[str, str] | None = None,
+        ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None,
+        backoff: Backoff | None = None, call_timeout: float = 30.0, open_timeout: float = 10.0,
+        record_events: bool = True, on_event: Callable[[Event], None] | None = None,
+        stats: Stats | None = None, strict: bool = False, meter_start_wh: float = 0.0,
+        gate: asyncio.Semaphore | None = None,
+    ) -> None:
+        """Build the charger (raises ValueError for impossible settings); :meth:`start` runs it.
+
+        ``key`` becomes the AuthorizationKey; ``config`` sets configuration keys as a factory
+        would; ``record_events`` off keeps no history (fleets); ``strict`` checks every frame
+        we send against the 1.6 schemas; ``gate`` bounds concurrent handshakes (fleets).
+        """
+        factory = dict(config or {})
+        if key:
+            factory["AuthorizationKey"] = key
+        self.url, self.cp_id = url.rstrip("/"), cp_id
+        self.model = ChargePointModel(
+            cp_id, connectors=connectors, power_kw=power_kw, profiles=profiles, quirks=quirks,
+            config=factory, record_events=record_events, meter_start_wh=meter_start_wh)
+        self.session = Session(self.model, call_timeout=call_timeout, stats=stats, strict=strict)
+        self.history: list[Event] = []
+        self.on_event = on_event
+        self._ssl = _ssl_context(url, ca_file, cert_file, key_file)
+        self._backoff, self._open_timeout, self._gate = backoff or Backoff(), open_timeout, gate
+        self._watch = Watch()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._ws: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._wake: asyncio.Event | None = None
+        self._want_online, self._closing, self._flushing, self._again = True, False, False, False
+        self.last_error: str | None = None
+        self.connects = 0
+        self.started_at: float | None = None  # loop time of start()
+        self.connected_after: float | None = None  # seconds from start() to the first connection
+        self.booted_after: float | None = None  # seconds from start() to the first Accepted boot
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> SimulatedChargePoint:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close(stop_sessions=False)
+            raise
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self, *, wait_boot: bool = True, timeout: float = 10.0) -> None:
+        """Start connecting; with ``wait_boot``, return once BootNotification is Accepted
+        (TimeoutError, naming the last connection error, if not within ``timeout``)."""
+        self._wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self.started_at = loop.time()
+        self._task = loop.create_task(self._run(), name=self.cp_id)
+        if wait_boot:
+            await self.wait_booted(timeout)
+
+    async def wait_booted(self, timeout: float = 10.0) -> None:
+        try:
+            await self._until(lambda: self.model.booted and self.session.connected, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.cp_id} did not boot within {timeout:g} s "
+                               f"(last error: {self.last_error})") from None
+
+    async def close(self, *, stop_sessions: bool = True, timeout: float = 5.0) -> None:
+        """Stop running transactions (reason Local) and deliver them, then disconnect."""
+        if stop_sessions and self.session.connected:
+            for connector in self.model.connectors[1:]:
+                if connector.transaction is not None:
+                    self.model.stop(connector.connector_id, utc_now())
+            await self._after()
+            with contextlib.suppress(TimeoutError):
+                await self._until(self._delivered, timeout)
+        self._closing = True
+        self._cancel_timer()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._wake_up()
+            try:
+                await asyncio.wait_for(self._task, timeout)
+            except (TimeoutError, ConnectionClosed):
+                self._task.cancel()
+        self._publish()
+
+    def _delivered(self) -> bool:
+        return not self.session.waiting_for_answer and not any(
+            call.transactional for call in self.model.outbox)
+
+    # ---- what a driver (or the network) does ---------------------------------------------
+
+    async def plug(self, connector: int) -> None:
+        await self._do(lambda now: self.model.plug(connector, now))
+
+    async def unplug(self, connector: int) -> None:
+        await self._do(lambda now: self.model.unplug(connector, now))
+
+    async def code(self, connector: int, code: str) -> None:
+        """A driver types ``code`` on the keypad of ``connector``."""
+        self.mark()
+        self.model.emit(EventKind.INFO, f"connector {connector}: code {code} typed",
+                        connector=connector)
+        await self._do(lambda now: self.model.present_id_tag(connector, code, now))
+
+    async def tap(self, connector: int, tag: str) -> None:
+        """A driver taps card ``tag`` on the reader of ``connector``."""
+        self.mark()
+        self.model.emit(EventKind.INFO, f"connector {connector}: card {tag} tapped",
+                        connector=connector)
+        await self._do(lambda now: self.model.present_id_tag(connector, tag, now))
+
+    async def stop(self, connector: int) -> None:
+        await self._do(lambda now: self.model.stop(connector, now))
+
+    async def fault(self, connector: int, error_code: str = "OtherError") -> None:
+        await self._do(lambda now: self.model.fault(connector, now, error_code))
+
+    async def clear(self, connector: int) -> None:
+        await self._do(lambda now: self.model.clear(connector, now))
+
+    async def suspend(self, connector: int, suspended: bool = True) -> None:
+        """The car pauses (SuspendedEV) or, with ``suspended=False``, resumes charging."""
+        await self._do(lambda now: self.model.suspend(connector, now, suspended=suspended))
+
+    async def go_offline(self, timeout: float = 5.0) -> None:
+        """The network drops (no close handshake) and stays down until :meth:`go_online`."""
+        self.mark()
+        self._want_online = False
+        if self._ws is not None:
+            self._ws.transport.abort()
+        await self._until(lambda: not self.session.connected, timeout)
+
+    async def go_online(self, *, wait: bool = True, timeout: float = 10.0) -> None:
+        """The network returns; with ``wait``, return once connected and booted."""
+        self.mark()
+        self._want_online = True
+        self._wake_up()
+        if wait:
+            await self.wait_booted(timeout)
+
+    async def flush(self) -> None:
+        """Send what the model has queued (after driving ``cp.model`` directly)."""
+        await self._after()
+
+    async def _do(self, action: Callable[[datetime], None]) -> None:
+        self.mark()
+        action(utc_now())
+        await self._after()
+
+    # ---- reading state -------------------------------------------------------------------
+
+    def status(self, connector: int) -> str:
+        return str(self.model.connectors[connector].status)
+
+    def transaction_id(self, connector: int) -> int | None:
+        tx = self.model.connectors[connector].transaction
+        return tx.transaction_id if tx is not None else None
+
+    @property
+    def connected(self) -> bool:
+        return self.session.connected
+
+    # ---- events --------------------------------------------------------------------------
+
+    async def wait_for(self, predicate: Predicate, timeout: float = 5.0) -> Event:
+        """An event since the last action (plug, code, … or :meth:`mark`) that satisfies
+        ``predicate`` and that no earlier ``wait_for`` returned, waiting up to ``timeout``.
+
+        Waits after one action may come in any order; the same wait twice returns two events.
+        TimeoutError lists what did happen.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            index = self._watch.find(self.history, predicate)
+            if index is not None:
+                self._watch.matched.add(index)
+                return self.history[index]
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"{self.cp_id}: no matching event within {timeout:g} s; "
+                                   f"saw:\n  {self._watch.recent(self.history)}")
+            await self.next_event(remaining)
+
+    def seen(self, predicate: Predicate) -> Event | None:
+        """Like :meth:`wait_for` without waiting and without using the event up."""
+        index = self._watch.find(self.history, predicate)
+        return self.history[index] if index is not None else None
+
+    async def next_event(self, timeout: float) -> bool:
+        """Wait until a new event is published (True) or ``timeout`` passes (False)."""
+        try:
+            await asyncio.wait_for(self._next_publish(), max(timeout, 0.0))
+        except TimeoutError:
+            return False
+        return True
+
+    def mark(self) -> None:
+        """Start a new action: later waits only look at events from now on."""
+        self._watch.action(self.history)
+
+    def events(self) -> AsyncIterator[Event]:
+        """Every event from the moment of this call on, as it happens."""
+        return self._stream(len(self.history))
+
+    async def _stream(self, index: int) -> AsyncIterator[Event]:
+        while not self._closing or index < len(self.history):
+            while index < len(self.history):
+                yield self.history[index]
+                index += 1
+            await self._next_publish()
+
+    def _next_publish(self) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        return future
+
+    async def _until(self, condition: Callable[[], bool], timeout: float) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not condition():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._next_publish(), min(remaining, 0.5))
+
+    def _publish(self) -> None:
+        """Move the model's new events to the history and wake whoever waits."""
+        events = self.model.drain_events()
+        if self.model.record_events:
+            self.history.extend(events)
+        if self.on_event is not None:
+            for event in events:
+                self.on_event(event)
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    # ---- the I/O loop --------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        """Connect, read until the connection ends, reconnect with backoff; until closed."""
+        attempt = 0
+        while not self._closing:
+            if not self._want_online:
+                await self._sleep(None)
+                continue
+            ws = await self._connect()
+            if ws is None:
+                await self._sleep(self._backoff.delay(attempt))
+                attempt += 1
+                continue
+            attempt = 0
+            if self._closing or not self._want_online:  # closed or cut during the handshake
+                await ws.close()
+                continue
+            await self._serve(ws)
+            if self.model.reboot_pending is not None:
+                self.model.reboot(utc_now())
+                self._publish()
+            elif not self._closing and self._want_online:
+                await self._sleep(self._backoff.delay(0))
+
+    async def _connect(self) -> ClientConnection | None:
+        target = f"{self.url}/{urllib.parse.quote(self.cp_id, safe='')}"
+        self._emit(EventKind.CONNECTION, f"connecting to {target}")
+        headers = {}
+        key = self.model.config.get("AuthorizationKey")
+        if key:
+            token = base64.b64encode(f"{self.cp_id}:{key}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        ping = self.model.config.get_int("WebSocketPingInterval")
+        try:
+            async with self._gate or contextlib.nullcontext():
+                ws = await connect(
+                    target, subprotocols=[SUBPROTOCOL], compression=None,
+                    additional_headers=headers, ssl=self._ssl, open_timeout=self._open_timeout,
+                    ping_interval=ping or None, ping_timeout=ping or None,
+                    user_agent_header="csms-sim/0.1", max_queue=64, **_NO_PROXY)
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            self.last_error = _describe(exc)
+            self.session.stats.connect_failed(self.last_error)
+            self._emit(EventKind.CONNECTION, f"connection failed: {self.last_error}")
+            return None
+        if ws.subprotocol != SUBPROTOCOL:
+            self.last_error = f"the server did not agree to {SUBPROTOCOL}"
+            self._emit(EventKind.CONNECTION, f"connection refused: {self.last_error}")
+            await ws.close(1002, "ocpp1.6 required")
+            return None
+        return ws
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        self.connects += 1
+        if self.connected_after is None:
+            self.connected_after = self._elapsed()
+        self.session.connection_made(utc_now())
+        self._emit(EventKind.CONNECTION, f"connected ({ws.subprotocol})")
+        try:
+            await self._after()
+            async for message in ws:
+                self.session.receive(message, utc_now())
+                await self._after()
+        except ConnectionClosed:
+            pass
+        finally:
+            self._ws = None
+            self.session.stats.disconnects += 1
+            self.session.connection_lost(utc_now())
+            code = ws.close_code or 1006
+            reason = ws.close_reason or ("connection lost" if code == 1006 else "closed")
+            self._emit(EventKind.CONNECTION, f"disconnected ({code} {reason})")
+            self._reschedule()
+
+    async def _after(self) -> None:
+        """After any step: publish events, send what is ready, re-arm the timer, reboot."""
+        if self.booted_after is None and self.model.booted:
+            self.booted_after = self._elapsed()
+        self._publish()
+        await self._flush()
+        self._reschedule()
+
+    async def _flush(self) -> None:
+        """Send everything the session has; one writer at a time keeps frames in order."""
+        if self._flushing:
+            self._again = True
+            return
+        self._flushing = True
+        try:
+            while self._ws is not None:
+                self._again = False
+                frames = self.session.data_to_send(utc_now())
+                self._publish()
+                for frame in frames:
+                    await self._ws.send(frame)
+                if not frames and not self._again:
+                    break
+            if self._ws is not None and self.session.ready_to_reboot():
+                self._emit(EventKind.INFO, "resetting")
+                await self._ws.close(1000, "reset")
+        except ConnectionClosed:
+            pass
+        finally:
+            self._flushing = False
+
+    def _reschedule(self) -> None:
+        self._cancel_timer()
+        deadline = self.session.next_deadline()
+        if deadline is None or self._closing:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (deadline - utc_now()).total_seconds())
+        self._timer = loop.call_at(loop.time() + delay + 0.001, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.session.tick(utc_now())
+        self._publish()
+        task = asyncio.get_running_loop().create_task(self._after())
+        task.add_done_callback(_consume)
+
+    def _elapsed(self) -> float:
+        return asyncio.get_running_loop().time() - (self.started_at or 0.0)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _sleep(self, seconds: float | None) -> None:
+        """Wait ``seconds`` (None: forever) or until woken by go_online/close."""
+        assert self._wake is not None
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    def _wake_up(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _emit(self, kind: EventKind, text: str) -> None:
+        self.model.emit(kind, text)
+        self._publish()
+
+
+def _consume(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        task.get_loop().call_exception_handler(
+            {"message": "csms-sim step failed", "exception": task.exception()})
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, InvalidStatus):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+def _ssl_context(
+    url: str, ca_file: str | None, cert_file: str | None, key_file: str | None
+) -> ssl.SSLContext | None:
+    """TLS for wss:// (SEC profile 2), with a client certificate for mutual TLS (profile 3)."""
+    if not url.startswith("wss://"):
+        return None
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file)
+    return context

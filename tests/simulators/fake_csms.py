@@ -1,0 +1,159 @@
+"""A minimal in-process central system for testing the simulator's network layer.
+
+It speaks just enough OCPP-J (a ``websockets`` server on loopback, subprotocol ``ocpp1.6``,
+optional Basic auth and TLS) to check what the simulator does on the wire: it records every
+frame, answers the charger's CALLs like a content CSMS, and can send CALLs and drop links.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import ssl
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from simulators.protocol import Call, CallError, CallResult, decode, encode, format_time
+
+Payload = dict[str, Any]
+
+
+class FakeCsms:
+    """``async with FakeCsms() as csms:`` then point a charger at ``csms.url``."""
+
+    def __init__(
+        self, *, keys: dict[str, str] | None = None, interval: int = 60,
+        tls: ssl.SSLContext | None = None, answer_delay: float = 0.0,
+        subprotocol: bool = True,
+    ) -> None:
+        self.keys = keys  # charger id → AuthorizationKey; None = no auth
+        self.interval = interval
+        self.tls = tls
+        self.answer_delay = answer_delay
+        self.subprotocol = subprotocol
+        self.calls: list[tuple[str, Call, datetime]] = []  # (charger, CALL, received at)
+        self.connections: dict[str, ServerConnection] = {}
+        self.handshakes: list[tuple[str, Headers]] = []
+        self.in_flight: dict[str, int] = {}  # charger → CALLs received but not yet answered
+        self.max_in_flight = 0
+        self._answers: dict[str, asyncio.Future[CallResult | CallError]] = {}
+        self._ids = itertools.count(1)
+        self._tx = itertools.count(500)
+        self._changed = asyncio.Event()
+        self._server: Server | None = None
+
+    async def __aenter__(self) -> FakeCsms:
+        self._server = await serve(
+            self._serve, "127.0.0.1", 0, ssl=self.tls, compression=None,
+            subprotocols=[Subprotocol("ocpp1.6")], process_request=self._check,
+            # A careless server: accepts the connection without agreeing to a subprotocol.
+            select_subprotocol=None if self.subprotocol else (lambda connection, offered: None))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = next(iter(self._server.sockets)).getsockname()[1]
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{port}/ocpp"
+
+    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        cp_id = request.path.rsplit("/", 1)[-1]
+        self.handshakes.append((cp_id, request.headers))
+        if self.keys is None:
+            return None
+        expected = base64.b64encode(f"{cp_id}:{self.keys.get(cp_id)}".encode()).decode()
+        if request.headers.get("Authorization") != f"Basic {expected}":
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "who are you?\n")
+        return None
+
+    async def _serve(self, connection: ServerConnection) -> None:
+        cp_id = connection.request.path.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+        self.connections[cp_id] = connection
+        try:
+            async for text in connection:
+                frame = decode(text)
+                if isinstance(frame, Call):
+                    self._record(cp_id, frame)
+                    asyncio.get_running_loop().create_task(self._answer(cp_id, connection, frame))
+                else:
+                    future = self._answers.pop(frame.message_id, None)
+                    if future is not None and not future.done():
+                        future.set_result(frame)
+        except ConnectionClosed:
+            pass  # a dropped link ends the handler
+        finally:
+            if self.connections.get(cp_id) is connection:
+                del self.connections[cp_id]
+            self._notify()
+
+    def _record(self, cp_id: str, frame: Call) -> None:
+        self.calls.append((cp_id, frame, datetime.now(UTC)))
+        self.in_flight[cp_id] = self.in_flight.get(cp_id, 0) + 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight[cp_id])
+        self._notify()
+
+    async def _answer(self, cp_id: str, connection: ServerConnection, frame: Call) -> None:
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
+        self.in_flight[cp_id] -= 1
+        with contextlib.suppress(ConnectionClosed):  # the link went away meanwhile
+            await connection.send(encode(CallResult(frame.message_id, self.answer_for(frame))))
+
+    def answer_for(self, frame: Call) -> Payload:
+        now = format_time(datetime.now(UTC))
+        if frame.action == "BootNotification":
+            return {"status": "Accepted", "currentTime": now, "interval": self.interval}
+        if frame.action == "Heartbeat":
+            return {"currentTime": now}
+        if frame.action == "Authorize":
+            return {"idTagInfo": {"status": "Accepted"}}
+        if frame.action == "StartTransaction":
+            return {"transactionId": next(self._tx), "idTagInfo": {"status": "Accepted"}}
+        return {}
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # ---- for tests -----------------------------------------------------------------------
+
+    def actions(self, cp_id: str) -> list[str]:
+        return [call.action for who, call, _ in self.calls if who == cp_id]
+
+    def payloads(self, cp_id: str, action: str) -> list[Payload]:
+        return [call.payload for who, call, _ in self.calls
+                if who == cp_id and call.action == action]
+
+    async def until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                waiter = self._changed
+                await waiter.wait()
+
+    async def call(self, cp_id: str, action: str, payload: Payload) -> CallResult | CallError:
+        """Send a CALL to the charger and return its answer."""
+        message_id = f"fake-{next(self._ids)}"
+        future: asyncio.Future[CallResult | CallError] = (
+            asyncio.get_running_loop().create_future())
+        self._answers[message_id] = future
+        await self.connections[cp_id].send(encode(Call(message_id, action, payload)))
+        return await asyncio.wait_for(future, 5.0)
+
+    def drop(self, cp_id: str) -> None:
+        """Cut the charger's TCP connection without a close handshake."""
+        self.connections[cp_id].transport.abort()
