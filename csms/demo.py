@@ -83,7 +83,7 @@ async def seed(pool: asyncpg.Pool) -> None:
         with contextlib.suppress(AlreadyExists):
             await charge_point_service.register(
                 pool,
-                f"{CHARGER_PREFIX}{number}",
+                charger_id(number),
                 site_id=site_id,
                 authorization_key=None,
                 connectors=connectors,
@@ -111,15 +111,18 @@ async def simulated_chargers(settings: Settings) -> AsyncIterator[None]:
         str(CHARGERS),
         "--prefix",
         CHARGER_PREFIX,
-        "--start",
+        "--first",
         "1",
+        "--sessions",
+        "4",
+        "--id-tag",
+        CARD,
         stdout=asyncio.subprocess.DEVNULL,
     )
     log.info(
-        "simulated chargers %s1..%s%d connected (csms-sim pid %d)",
-        CHARGER_PREFIX,
-        CHARGER_PREFIX,
-        CHARGERS,
+        "simulated chargers %s..%s running (csms-sim pid %d)",
+        charger_id(1),
+        charger_id(CHARGERS),
         process.pid,
     )
     try:
@@ -131,12 +134,17 @@ async def simulated_chargers(settings: Settings) -> AsyncIterator[None]:
                 await asyncio.wait_for(process.wait(), 10)
 
 
+def charger_id(number: int) -> str:
+    """The id ``csms-sim fleet --prefix DEMO-`` gives its ``number``-th charger."""
+    return f"{CHARGER_PREFIX}{number:05d}"
+
+
 def banner(settings: Settings) -> str:
     return (
         f"csms demo is running\n"
         f"  API:       http://{settings.host}:{settings.http_port}/api/v1/\n"
         f"  chargers:  ws://{settings.host}:{settings.ocpp_port}/ocpp/{{id}}"
-        f"  ({CHARGER_PREFIX}1..{CHARGERS})\n"
+        f"  ({charger_id(1)}..{charger_id(CHARGERS)})\n"
         f"  operator:  {OPERATOR_EMAIL} / {OPERATOR_PASSWORD}\n"
         f"  RFID card: {CARD}\n"
         f"Stop with Ctrl-C."
