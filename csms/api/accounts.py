@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from csms.api.context import CLOCK, POOL, SETTINGS
+from csms.api.context import CLOCK, POOL, SETTINGS, USER
 from csms.api.encoding import json_response
 from csms.api.requests import json_body
 from csms.services import accounts
@@ -22,6 +22,13 @@ async def sign_up(request: web.Request) -> web.Response:
         request.app[POOL], body["email"], body["password"], role="driver", name=body.get("name")
     )
     return json_response({"id": user.id, "email": user.email, "name": user.name}, status=201)
+
+
+@routes.get("/api/v1/me")
+async def me(request: web.Request) -> web.Response:
+    """Who the token belongs to (pages show the name and pick the view by role)."""
+    user = request[USER]
+    return json_response({"id": user.id, "email": user.email, "name": user.name, "role": user.role})
 
 
 @routes.post("/api/v1/tokens")

@@ -17,6 +17,7 @@ from csms.domain.timestamps import TimestampError, parse_timestamp
 from csms.errors import NotFound, ValidationFailed
 from csms.services.booking import BookingRequest, Search
 from csms.store import tariffs
+from csms.store.reservations import ListFilter
 
 routes = web.RouteTableDef()
 
@@ -89,16 +90,24 @@ async def book(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/reservations")
 async def list_reservations(request: web.Request) -> web.Response:
-    """The caller's reservations, newest first; ``all=true`` (operators) lists everyone's."""
-    everyone = request.query.get("all") == "true"
+    """The caller's reservations, newest first; ``all=true`` (operators) lists everyone's.
+
+    ``charge_point_id`` and ``from``/``to`` (RFC 3339) narrow it to one charger and to windows
+    overlapping [from, to) — the operator page's timeline of a day.
+    """
+    query = request.query
+    everyone = query.get("all") == "true"
     if everyone:
         operator(request)
+    where = ListFilter(
+        user_id=None if everyone else request[USER].id,
+        charge_point_id=query.get("charge_point_id") or None,
+        overlaps_from=_time(query["from"], "from") if "from" in query else None,
+        overlaps_to=_time(query["to"], "to") if "to" in query else None,
+    )
     limit = limit_param(request)
     items = await request.app[BOOKING].list(
-        request[USER],
-        everyone=everyone,
-        before=cursor_param(request, int, maximum=INT32_MAX),
-        limit=limit,
+        request[USER], where, before=cursor_param(request, int, maximum=INT32_MAX), limit=limit
     )
     return json_response(page(items, limit, "id"))
 

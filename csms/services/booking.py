@@ -22,7 +22,7 @@ from csms.errors import Conflict, CsmsError, NotFound
 from csms.gateway.commands import CommandRouter
 from csms.store import id_tags, tariffs, transactions
 from csms.store import reservations as store
-from csms.store.reservations import BookableConnector, CodeCollision
+from csms.store.reservations import BookableConnector, CodeCollision, ListFilter
 from csms.store.schedule import WAKE_CHANNEL
 from csms.store.users import User
 
@@ -167,11 +167,10 @@ class Booking:
         return await self._view(row, user, with_history=True)
 
     async def list(
-        self, user: User, *, everyone: bool, before: int | None, limit: int
+        self, user: User, where: ListFilter, *, before: int | None, limit: int
     ) -> list[dict[str, Any]]:
-        rows = await store.list_page(
-            self._pool, user_id=None if everyone else user.id, before=before, limit=limit
-        )
+        """``where.user_id`` None lists everyone's (operators only: checked by the caller)."""
+        rows = await store.list_page(self._pool, where, before=before, limit=limit)
         return [await self._view(row, user) for row in rows]
 
     async def cancel(self, user: User, reservation_id: int) -> dict[str, Any]:
@@ -300,6 +299,7 @@ def reservation_json(row: asyncpg.Record) -> dict[str, Any]:
         "start": row["start"],
         "end": row["end"],
         "price": row["price"],
+        "timezone": row["timezone"],
         "created_at": row["created_at"],
     }
     if row["status_reason"] is not None:

@@ -234,18 +234,34 @@ async def history(pool: asyncpg.Pool, reservation_id: int) -> list[asyncpg.Recor
     )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListFilter:
+    """Which bookings a list shows: one user's (None: everyone's), at one charger, and those
+    whose window overlaps [overlaps_from, overlaps_to)."""
+
+    user_id: int | None = None
+    charge_point_id: str | None = None
+    overlaps_from: datetime | None = None
+    overlaps_to: datetime | None = None
+
+
 async def list_page(
-    pool: asyncpg.Pool, *, user_id: int | None, before: int | None, limit: int
+    pool: asyncpg.Pool, where: ListFilter, *, before: int | None, limit: int
 ) -> list[asyncpg.Record]:
-    """Newest first; all users' when ``user_id`` is None."""
+    """Newest first."""
     return list(
         await pool.fetch(
             f"""SELECT {COLUMNS} FROM reservations r
                 WHERE ($1::bigint IS NULL OR r.user_id = $1) AND ($2::integer IS NULL OR r.id < $2)
+                  AND ($4::text IS NULL OR r.charge_point_id = $4)
+                  AND r.during && tstzrange($5, $6)
                 ORDER BY r.id DESC LIMIT $3""",
-            user_id,
+            where.user_id,
             before,
             limit,
+            where.charge_point_id,
+            where.overlaps_from,
+            where.overlaps_to,
         )
     )
 

@@ -161,14 +161,27 @@ async def list_page(
     """Transactions, newest first."""
     return list(
         await pool.fetch(
-            """SELECT id, charge_point_id, connector_id, id_tag, id_tag_status, reservation_id,
-                      meter_start, started_at, meter_stop, stopped_at, stop_reason,
-                      CASE WHEN meter_stop IS NULL THEN NULL
-                           ELSE (meter_stop - meter_start) END AS energy_wh
-               FROM transactions
-               WHERE ($1::integer IS NULL OR id < $1) AND ($2::text IS NULL OR charge_point_id = $2)
-                 AND (NOT $3 OR stopped_at IS NULL)
-               ORDER BY id DESC LIMIT $4""",
+            """SELECT t.id, t.charge_point_id, t.connector_id,
+                      -- A booking code is its driver's secret: not shown here.
+                      CASE WHEN r.code IS NOT NULL AND lower(r.code) = lower(t.id_tag) THEN NULL
+                           ELSE t.id_tag END AS id_tag,
+                      t.id_tag_status, t.reservation_id, t.meter_start, t.started_at,
+                      t.meter_stop, t.stopped_at, t.stop_reason,
+                      COALESCE(t.meter_stop - t.meter_start,
+                               (SELECT round(max(CASE WHEN m.unit = 'kWh'
+                                                      THEN m.value::numeric * 1000
+                                                      ELSE m.value::numeric END))::bigint
+                                       - t.meter_start
+                                FROM meter_values m
+                                WHERE m.transaction_id = t.id
+                                  AND m.measurand = 'Energy.Active.Import.Register'
+                                  AND m.phase IS NULL
+                                  AND m.value ~ '^-?[0-9]+(\\.[0-9]+)?$')) AS energy_wh
+               FROM transactions t LEFT JOIN reservations r ON r.id = t.reservation_id
+               WHERE ($1::integer IS NULL OR t.id < $1)
+                 AND ($2::text IS NULL OR t.charge_point_id = $2)
+                 AND (NOT $3 OR t.stopped_at IS NULL)
+               ORDER BY t.id DESC LIMIT $4""",
             before,
             charge_point_id,
             open_only,

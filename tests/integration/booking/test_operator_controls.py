@@ -112,3 +112,63 @@ async def test_times_without_an_offset_are_refused(world: World) -> None:
         "GET", f"/api/v1/availability?start={naive[0]}&end={naive[1]}", token=world.driver
     )
     assert status == 422
+
+
+async def test_me_says_who_is_signed_in(world: World) -> None:
+    _, driver = await world.server.request("GET", "/api/v1/me", token=world.driver)
+    _, operator = await world.server.request("GET", "/api/v1/me")
+    assert (driver["role"], operator["role"]) == ("driver", "operator")
+    assert (await world.server.request("GET", "/api/v1/me", token="nope"))[0] == 401
+
+
+async def test_operator_lists_one_chargers_bookings_of_a_day(world: World) -> None:
+    other_cp = await world.add_charger()
+    today = world.window(60, 60)
+    tomorrow = world.window(24 * 60 + 60, 60)
+    ids = [
+        (await world.book(1, today))[1]["id"],
+        (await world.book(1, tomorrow))[1]["id"],
+        (await world.book(1, today, cp_id=other_cp))[1]["id"],
+    ]
+    day = (today[0], world.window(12 * 60)[0])
+    _, page = await world.server.request(
+        "GET",
+        f"/api/v1/reservations?all=true&charge_point_id={world.cp_id}&from={day[0]}&to={day[1]}",
+    )
+    assert [r["id"] for r in page["items"]] == [ids[0]]
+    assert page["items"][0]["timezone"] == "Europe/Berlin"
+    assert (await world.server.request("GET", "/api/v1/reservations?all=true&from=soon"))[0] == 422
+
+
+async def test_transactions_hide_booking_codes_and_show_energy_so_far(world: World) -> None:
+    async with await world.connect() as charger:
+        start, _ = world.window()
+        _, booking = await world.book(1)
+        await charger.wait_call("ReserveNow")
+        started = await charger.result(
+            "StartTransaction",
+            {
+                "connectorId": 1,
+                "idTag": booking["code"],
+                "meterStart": 1000,
+                "timestamp": start,
+                "reservationId": booking["id"],
+            },
+        )
+        await charger.result(
+            "MeterValues",
+            {
+                "connectorId": 1,
+                "transactionId": started["transactionId"],
+                "meterValue": [
+                    {"timestamp": start, "sampledValue": [{"value": "3.5", "unit": "kWh"}]}
+                ],
+            },
+        )
+    _, page = await world.server.request(
+        "GET", f"/api/v1/transactions?charge_point_id={world.cp_id}"
+    )
+    [row] = page["items"]
+    assert row["id_tag"] is None and row["reservation_id"] == booking["id"]
+    assert row["energy_wh"] == 2500 and row["stopped_at"] is None
+    assert booking["code"] not in str(page)
