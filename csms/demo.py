@@ -142,6 +142,8 @@ def charger_id(number: int) -> str:
 def banner(settings: Settings) -> str:
     return (
         f"csms demo is running\n"
+        f"  driver page:   http://{settings.host}:{settings.http_port}/\n"
+        f"  operator page: http://{settings.host}:{settings.http_port}/operator\n"
         f"  API:       http://{settings.host}:{settings.http_port}/api/v1/\n"
         f"  chargers:  ws://{settings.host}:{settings.ocpp_port}/ocpp/{{id}}"
         f"  ({charger_id(1)}..{charger_id(CHARGERS)})\n"
