@@ -111,13 +111,35 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _gateway(app: web.Application) -> AsyncIterator[None]:
-    settings, pool, clock = app[SETTINGS], app[POOL], app[CLOCK]
+    """The gateway and everything that runs beside it, started and stopped together."""
+    settings = app[SETTINGS]
     schemas.warm_up()
-    registry = Registry()
-    live = LiveStateWriter(pool, settings.node_id, settings.live_state_flush_interval)
+    live = app[LIVE_STATE] = LiveStateWriter(
+        app[POOL], settings.node_id, settings.live_state_flush_interval
+    )
     await live.start_node()
-    router = LocalCommandRouter(registry, settings.call_timeout)
-    scheduler = Scheduler(
+    _assemble(app, live)
+    workers = [
+        asyncio.create_task(live.run(), name="live-state"),
+        asyncio.create_task(app[SCHEDULER].run(), name="scheduler"),
+        asyncio.create_task(app[LIVE_FEED].run(), name="live-feed"),
+    ]
+    try:
+        yield
+    finally:
+        for worker in workers:
+            worker.cancel()
+        for worker in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        await live.stop_node()
+
+
+def _assemble(app: web.Application, live: LiveStateWriter) -> None:
+    settings, pool, clock = app[SETTINGS], app[POOL], app[CLOCK]
+    registry = app[REGISTRY] = Registry()
+    router = app[COMMANDS] = LocalCommandRouter(registry, settings.call_timeout)
+    scheduler = app[SCHEDULER] = Scheduler(
         pool,
         router,
         clock,
@@ -138,17 +160,8 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         transactions=Transactions(pool, clock, verifier),
         on_connector_unusable=scheduler.connector_unusable,
     )
-    app[REGISTRY] = registry
-    app[LIVE_STATE] = live
-    app[COMMANDS] = router
-    app[SCHEDULER] = scheduler
-    app[BOOKING] = Booking(
-        pool,
-        router,
-        clock,
-        settings.window_rules(),
-        timedelta(seconds=settings.reserve_lead_seconds),
-    )
+    lead = timedelta(seconds=settings.reserve_lead_seconds)
+    app[BOOKING] = Booking(pool, router, clock, settings.window_rules(), lead)
     app[GATEWAY] = Gateway(
         pool=pool,
         registry=registry,
@@ -159,21 +172,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         max_message_bytes=settings.max_body_bytes,
         on_connect=scheduler.charger_connected,
     )
-    feed = app[LIVE_FEED] = LiveFeed(pool)
-    workers = [
-        asyncio.create_task(live.run(), name="live-state"),
-        asyncio.create_task(scheduler.run(), name="scheduler"),
-        asyncio.create_task(feed.run(), name="live-feed"),
-    ]
-    try:
-        yield
-    finally:
-        for worker in workers:
-            worker.cancel()
-        for worker in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-        await live.stop_node()
+    app[LIVE_FEED] = LiveFeed(pool)
 
 
 async def _close_connections(app: web.Application) -> None:

@@ -49,15 +49,7 @@ async def create(
                 site_id,
                 authorization_key_hash,
             )
-            await connection.executemany(
-                """INSERT INTO connectors
-                       (charge_point_id, connector_id, connector_type, max_power_kw)
-                   VALUES ($1, $2, $3, $4)""",
-                [
-                    (charge_point_id, c.connector_id, c.connector_type, c.max_power_kw)
-                    for c in connectors
-                ],
-            )
+            await _put_connectors(connection, charge_point_id, connectors)
 
 
 async def admit_pending(pool: asyncpg.Pool, charge_point_id: str) -> HandshakeRecord:
@@ -85,28 +77,29 @@ async def accept(
         with translated():
             status = await connection.fetchval(
                 """UPDATE charge_points
-               SET registration_status = 'accepted', site_id = $2,
-                   authorization_key_hash = COALESCE($3, authorization_key_hash)
-               WHERE id = $1 RETURNING registration_status""",
+                   SET registration_status = 'accepted', site_id = $2,
+                       authorization_key_hash = COALESCE($3, authorization_key_hash)
+                   WHERE id = $1 RETURNING registration_status""",
                 charge_point_id,
                 site_id,
                 authorization_key_hash,
             )
-        if status is None:
-            raise NotFound(f"no charge point {charge_point_id!r}")
-        with translated():
-            await connection.executemany(
-                """INSERT INTO connectors
-                       (charge_point_id, connector_id, connector_type, max_power_kw)
-                   VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (charge_point_id, connector_id) DO UPDATE
-                   SET connector_type = EXCLUDED.connector_type,
-                       max_power_kw = EXCLUDED.max_power_kw""",
-                [
-                    (charge_point_id, c.connector_id, c.connector_type, c.max_power_kw)
-                    for c in connectors
-                ],
-            )
+            if status is None:
+                raise NotFound(f"no charge point {charge_point_id!r}")
+            await _put_connectors(connection, charge_point_id, connectors)
+
+
+async def _put_connectors(
+    connection: asyncpg.Connection, charge_point_id: str, connectors: list[ConnectorSpec]
+) -> None:
+    """Register connectors; one the charger already reported gets its type and power."""
+    await connection.executemany(
+        """INSERT INTO connectors (charge_point_id, connector_id, connector_type, max_power_kw)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (charge_point_id, connector_id) DO UPDATE
+           SET connector_type = EXCLUDED.connector_type, max_power_kw = EXCLUDED.max_power_kw""",
+        [(charge_point_id, c.connector_id, c.connector_type, c.max_power_kw) for c in connectors],
+    )
 
 
 async def set_authorization_key(pool: asyncpg.Pool, charge_point_id: str, key_hash: str) -> None:
