@@ -56,6 +56,7 @@ class Scheduler:
         self._retry_interval = retry_interval
         self._call_timeout = call_timeout
         self._wake = asyncio.Event()
+        self._asking: dict[str, asyncio.Future[list[str]]] = {}
 
     def wake(self, *_: object) -> None:
         self._wake.set()
@@ -66,16 +67,30 @@ class Scheduler:
             await listener.add_listener(schedule.WAKE_CHANNEL, self.wake)
             try:
                 while True:
-                    try:
-                        await self.run_once()
-                    except (OSError, asyncpg.PostgresError):
-                        log.exception("scheduler pass failed; trying again")
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._poll)
-                    self._wake.clear()
+                    await self._sleep(await self._pass())
             finally:
                 with contextlib.suppress(Exception):
                     await listener.remove_listener(schedule.WAKE_CHANNEL, self.wake)
+
+    async def _pass(self) -> float:
+        """One pass; how long to sleep before the next (0 when a full batch says: more due)."""
+        try:
+            if await self.run_once() >= _BATCH:
+                return 0.0
+            due = await schedule.next_due(self._pool)
+        except (OSError, asyncpg.PostgresError):
+            log.exception("scheduler pass failed; trying again")
+            return self._poll
+        if due is None:
+            return self._poll
+        # Wake when the next window opens, not up to a poll interval after it.
+        return min(self._poll, max((due - self._clock()).total_seconds(), 0.0))
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
 
     async def run_once(self) -> int:
         """Handle everything due now; return how many bookings were handled."""
@@ -160,7 +175,19 @@ class Scheduler:
         return _RESERVE_NOW_ANSWERS.get(str(answer.get("status")), DispatchOutcome.REJECTED)
 
     async def _takes_reservations(self, charge_point_id: str) -> bool:
-        """Whether SupportedFeatureProfiles lists Reservation; asked once per boot (S 9.1)."""
+        """Whether SupportedFeatureProfiles lists Reservation; asked once per boot (S 9.1).
+
+        Bookings of one charger dispatched together share one GetConfiguration.
+        """
+        asking = self._asking.get(charge_point_id)
+        if asking is None:
+            asking = asyncio.ensure_future(self._profiles(charge_point_id))
+            self._asking[charge_point_id] = asking
+            asking.add_done_callback(lambda _: self._asking.pop(charge_point_id, None))
+        profiles = await asyncio.shield(asking)
+        return any(p.casefold() == "reservation" for p in profiles)
+
+    async def _profiles(self, charge_point_id: str) -> list[str]:
         profiles = await schedule.profiles_of(self._pool, charge_point_id)
         if profiles is None:
             answer = await self._router.call(
@@ -185,7 +212,7 @@ class Scheduler:
                 profiles,
                 None if zero is None else zero.lower() == "true",
             )
-        return any(p.casefold() == "reservation" for p in profiles)
+        return profiles
 
     async def _move(
         self, row: asyncpg.Record, decision: DispatchDecision, now: datetime

@@ -15,10 +15,11 @@ from typing import Any
 import asyncpg
 from asyncpg import Range
 
-from csms.domain.reservations import LIVE, BookedCode, ReservationStatus
+from csms.domain.reservations import BookedCode, ReservationStatus
 from csms.errors import Conflict
 
-_LIVE = [str(s) for s in LIVE]
+# Live statuses are written into the SQL as literals (not parameters), so every plan can use
+# the partial indexes whose predicate they match.
 
 
 class SlotTaken(Conflict):
@@ -102,8 +103,9 @@ async def free_connectors(
               AND NOT EXISTS (
                   SELECT 1 FROM reservations r
                   WHERE r.charge_point_id = c.charge_point_id AND r.connector_id = c.connector_id
-                    AND r.status = ANY($7::text[]) AND r.during && tstzrange($1, $2))
-              AND ($1 > $8::timestamptz + interval '15 minutes'
+                    AND r.status IN ('booked', 'active', 'charging')
+                    AND r.during && tstzrange($1, $2))
+              AND ($1 > $7::timestamptz + interval '15 minutes'
                    OR c.status IS NULL OR c.status IN ('Available', 'Reserved'))
             ORDER BY s.id, c.charge_point_id, c.connector_id
             LIMIT $6""",
@@ -113,7 +115,6 @@ async def free_connectors(
         connector_type,
         min_power_kw,
         limit,
-        _LIVE,
         now,
     )
     return [_bookable(row) for row in rows]
@@ -310,9 +311,8 @@ async def find_by_code(
     """The booking a code names: the live one, else the most recent one."""
     return await executor.fetchrow(
         f"""SELECT {COLUMNS} FROM reservations r WHERE lower(r.code) = lower($1)
-            ORDER BY (r.status = ANY($2::text[])) DESC, r.id DESC LIMIT 1""",
+            ORDER BY (r.status IN ('booked', 'active', 'charging')) DESC, r.id DESC LIMIT 1""",
         code,
-        _LIVE,
     )
 
 
@@ -325,12 +325,11 @@ async def live_on_connector(
     """The live booking whose window holds ``at`` on this connector, if any."""
     return await executor.fetchrow(
         f"""SELECT {COLUMNS} FROM reservations r
-            WHERE r.charge_point_id = $1 AND r.connector_id = $2 AND r.status = ANY($4::text[])
-              AND r.during @> $3::timestamptz""",
+            WHERE r.charge_point_id = $1 AND r.connector_id = $2
+              AND r.status IN ('booked', 'active', 'charging') AND r.during @> $3::timestamptz""",
         charge_point_id,
         connector_id,
         at,
-        _LIVE,
     )
 
 
