@@ -198,3 +198,36 @@ async def test_occupied_connector_moves_the_booking_with_the_same_code(csms: Csm
         await cp.code(2, booking["code"])
         started = await cp.wait_for(result("StartTransaction"))
         assert started.payload is not None and started.payload["idTagInfo"]["status"] == "Accepted"
+
+
+async def test_connector_zero_reservation_through_the_command_path(csms: CsmsProcess) -> None:
+    """OCTT 049: a charger that supports it takes a reservation of connector 0 ("any connector");
+    the transaction that uses it carries its reservationId and is accepted. Bookings name a
+    connector, so the scheduler itself never reserves connector 0."""
+    cp_id = await bookable_charger(csms)
+    tag = unique("ZERO")[:20]
+    await csms.add_id_tag(tag)
+    until = window(starts_in=0)[1]
+    config = {"ReserveConnectorZeroSupported": "true"}
+    async with SimulatedChargePoint(
+        csms.ocpp_url, cp_id, connectors=2, backoff=FAST, config=config
+    ) as cp:
+        path = f"/api/v1/charge-points/{cp_id}/commands/ReserveNow"
+        body = {"connectorId": 0, "expiryDate": until, "idTag": tag, "reservationId": 990049}
+        assert await csms.request("POST", path, json=body) == (200, {"status": "Accepted"})
+        await cp.plug(2)
+        await cp.tap(2, tag)
+        started = await cp.wait_for(
+            lambda e: e.kind is EventKind.SENT and e.action == "StartTransaction"
+        )
+        assert started.payload is not None and started.payload["reservationId"] == 990049
+        accepted = await cp.wait_for(result("StartTransaction"))
+        assert (
+            accepted.payload is not None and accepted.payload["idTagInfo"]["status"] == "Accepted"
+        )
+    async with SimulatedChargePoint(
+        csms.ocpp_url, await bookable_charger(csms), connectors=2, backoff=FAST
+    ) as plain:
+        path = f"/api/v1/charge-points/{plain.cp_id}/commands/ReserveNow"
+        body = {"connectorId": 0, "expiryDate": until, "idTag": tag, "reservationId": 990050}
+        assert await csms.request("POST", path, json=body) == (200, {"status": "Rejected"})
