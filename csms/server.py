@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import ssl
@@ -61,6 +62,10 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
 
 async def serve(settings: Settings, clock: Clock = system_clock, *, demo: bool = False) -> None:
     """Run until SIGINT or SIGTERM; with ``demo``, seed demo data and run simulated chargers."""
+    # Tens of thousands of long-lived connection objects make the default collector's full
+    # passes take up to a second (measured: p99 938 ms at 19,900 chargers); collecting the young
+    # generation less often keeps p99 under 5 ms at the same memory (benchmarks/RESULTS.md).
+    gc.set_threshold(20_000, 10, 10)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

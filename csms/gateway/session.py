@@ -82,8 +82,9 @@ class Session:
             self._resolve(frame)
 
     async def _answer(self, call: frames.Call) -> None:
-        CALLS_RECEIVED[call.action] += 1
         handler = self._handlers.get(call.action)
+        # Made-up action names are counted together: the counter stays bounded.
+        CALLS_RECEIVED[call.action if handler is not None else "(unhandled)"] += 1
         if handler is None:
             code = (
                 ErrorCode.NOT_SUPPORTED
