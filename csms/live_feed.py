@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 #: How far behind the newest change seen each poll looks again.
 OVERLAP = timedelta(seconds=5)
 QUEUE_LIMIT = 1000
+#: What was last published is remembered for at most this many things.
+PUBLISHED_LIMIT = 200_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,6 +119,9 @@ class LiveFeed:
     def _fresh(self, key: tuple[str, Any], state: Any) -> bool:
         if self._published.get(key) == state:
             return False
+        if len(self._published) >= PUBLISHED_LIMIT:
+            # Bounded memory: forgetting only means a state may be sent twice, which is harmless.
+            self._published.clear()
         self._published[key] = state
         return True
 
