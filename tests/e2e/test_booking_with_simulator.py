@@ -8,15 +8,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
-
 from csms.domain.timestamps import format_timestamp
 from simulators import EventKind, SimulatedChargePoint
 from simulators.charge_point import Backoff
 from tests.conftest import CsmsProcess
 from tests.simulators.helpers import is_status, result, unique
 from tests.waiting import eventually
-from tests.world import TARIFF
+from tests.world import TARIFF, sign_up_driver
 
 FAST = Backoff(0.05, 0.5)
 FAST_METER = {"MeterValueSampleInterval": "1"}
@@ -33,19 +31,6 @@ async def bookable_charger(csms: CsmsProcess, connectors: int = 2) -> str:
     assert status == 201
     assert (await csms.request("PUT", f"/api/v1/sites/{site['id']}/tariff", json=TARIFF))[0] == 200
     return await csms.register_charge_point(connectors=connectors, site_id=site["id"])
-
-
-async def new_driver(csms: CsmsProcess) -> str:
-    email = f"{unique('driver').lower()}@example.com"
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            csms.http_url + "/api/v1/users", json={"email": email, "password": "a good password"}
-        ) as response:
-            assert response.status == 201
-        async with http.post(
-            csms.http_url + "/api/v1/tokens", json={"email": email, "password": "a good password"}
-        ) as response:
-            return str((await response.json())["token"])
 
 
 def window(starts_in: float, minutes: float = 30) -> tuple[str, str]:
@@ -70,7 +55,7 @@ async def reservation(csms: CsmsProcess, driver: str, reservation_id: int) -> di
 
 async def test_driver_books_types_the_code_charges_and_pays(csms: CsmsProcess) -> None:
     cp_id = await bookable_charger(csms)
-    driver = await new_driver(csms)
+    driver = await sign_up_driver(csms)
     when = window(starts_in=4)
     status, found = await csms.request(
         "GET", f"/api/v1/availability?start={when[0]}&end={when[1]}", token=driver
@@ -133,7 +118,7 @@ async def test_driver_books_types_the_code_charges_and_pays(csms: CsmsProcess) -
 
 async def test_cancel_before_and_after_dispatch(csms: CsmsProcess) -> None:
     cp_id = await bookable_charger(csms)
-    driver = await new_driver(csms)
+    driver = await sign_up_driver(csms)
     async with SimulatedChargePoint(csms.ocpp_url, cp_id, connectors=2, backoff=FAST) as cp:
         later = await book(csms, driver, cp_id, 2, window(starts_in=3600))
         assert (await csms.request("DELETE", f"/api/v1/reservations/{later['id']}", token=driver))[
@@ -164,7 +149,7 @@ async def test_charger_offline_at_the_start_gets_the_reservation_when_back(
     csms: CsmsProcess,
 ) -> None:
     cp_id = await bookable_charger(csms)
-    driver = await new_driver(csms)
+    driver = await sign_up_driver(csms)
     async with SimulatedChargePoint(csms.ocpp_url, cp_id, connectors=2, backoff=FAST) as cp:
         await cp.go_offline()
         booking = await book(csms, driver, cp_id, 1, window(starts_in=0))
@@ -183,7 +168,7 @@ async def test_charger_offline_at_the_start_gets_the_reservation_when_back(
 
 async def test_occupied_connector_moves_the_booking_with_the_same_code(csms: CsmsProcess) -> None:
     cp_id = await bookable_charger(csms)
-    driver = await new_driver(csms)
+    driver = await sign_up_driver(csms)
     async with SimulatedChargePoint(csms.ocpp_url, cp_id, connectors=2, backoff=FAST) as cp:
         await cp.plug(1)  # someone's car, no booking: the connector is Preparing (occupied)
         await cp.wait_for(is_status(1, "Preparing"))
