@@ -41,16 +41,17 @@ from csms.api.context import (
     SETTINGS,
 )
 from csms.api.errors import error_middleware
+from csms.booking.codes import WrongCodeRule
+from csms.booking.reconcile import ConnectorWatch
+from csms.booking.scheduler import Scheduler
+from csms.booking.service import Booking
 from csms.clock import Clock, system_clock
-from csms.domain.attempts import WrongCodeLimiter
 from csms.gateway import schemas
 from csms.gateway.commands import LocalCommandRouter
 from csms.gateway.handlers import ChargePointHandlers
 from csms.gateway.registry import Registry
 from csms.gateway.transport import Gateway
 from csms.live_feed import LiveFeed
-from csms.scheduler import Scheduler
-from csms.services.booking import Booking
 from csms.services.transactions import Transactions
 from csms.services.verification import IdTagVerifier
 from csms.settings import Settings
@@ -139,6 +140,11 @@ def _assemble(app: web.Application, live: LiveStateWriter) -> None:
     settings, pool, clock = app[SETTINGS], app[POOL], app[CLOCK]
     registry = app[REGISTRY] = Registry()
     router = app[COMMANDS] = LocalCommandRouter(registry, settings.call_timeout)
+    rule = WrongCodeRule(
+        settings.wrong_code_limit, timedelta(seconds=settings.wrong_code_window_seconds)
+    )
+    verifier = IdTagVerifier(pool, clock, rule)
+    transactions = Transactions(pool, clock, verifier)
     scheduler = app[SCHEDULER] = Scheduler(
         pool,
         router,
@@ -146,19 +152,17 @@ def _assemble(app: web.Application, live: LiveStateWriter) -> None:
         poll_seconds=settings.scheduler_poll_seconds,
         retry_interval=timedelta(seconds=settings.dispatch_retry_seconds),
         call_timeout=settings.call_timeout,
+        settle=transactions.settle_abandoned,
     )
-    limiter = WrongCodeLimiter(
-        settings.wrong_code_limit, timedelta(seconds=settings.wrong_code_window_seconds)
-    )
-    verifier = IdTagVerifier(pool, clock, limiter)
+    watch = ConnectorWatch(pool, clock, transactions.settle_abandoned)
     handlers = ChargePointHandlers(
         pool,
         live,
         clock,
         settings.heartbeat_interval,
         verifier=verifier,
-        transactions=Transactions(pool, clock, verifier),
-        on_connector_unusable=scheduler.connector_unusable,
+        transactions=transactions,
+        on_connector_status=watch.status_changed,
     )
     lead = timedelta(seconds=settings.reserve_lead_seconds)
     app[BOOKING] = Booking(pool, router, clock, settings.window_rules(), lead)

@@ -70,6 +70,8 @@ class Settings:
     #: Wrong codes at one charger within the window that lock its keypad for codes.
     wrong_code_limit: int = 5
     wrong_code_window_seconds: int = 300
+    #: Cards (idTags) a driver may register for themselves.
+    max_cards_per_driver: int = 10
 
     def window_rules(self) -> WindowRules:
         return WindowRules(

@@ -215,6 +215,20 @@ class SimulatedChargePoint:
         if wait:
             await self.wait_booted(timeout)
 
+    async def reboot(self, *, wait: bool = True, timeout: float = 10.0) -> None:
+        """The power fails and comes back (see :meth:`ChargePointModel.power_loss`): running
+        transactions are forgotten (no StopTransaction is ever sent for them), reservations are
+        lost, plugs stay; the link is cut without a close handshake, and the charger reconnects
+        and boots again (BootNotification, then a StatusNotification for every connector).
+        With ``wait``, return once booted again (if the network is up)."""
+        self.mark()
+        self.session.power_loss(utc_now())
+        self._publish()
+        if self._ws is not None:
+            self._ws.transport.abort()
+        if wait and self._want_online:
+            await self.wait_booted(timeout)
+
     async def flush(self) -> None:
         """Send what the model has queued (after driving ``cp.model`` directly)."""
         await self._after()
@@ -376,6 +390,8 @@ class SimulatedChargePoint:
         try:
             await self._after()
             async for message in ws:
+                if not self.session.connected:  # the power went (reboot): read no more
+                    break
                 self.session.receive(message, utc_now())
                 await self._after()
         except ConnectionClosed:

@@ -1,7 +1,8 @@
 """The driver/network commands shared by ``csms-sim run`` and scenario files.
 
 ``plug N``, ``unplug N``, ``code N CODE``, ``tap N TAG``, ``stop N``, ``fault N [ERRORCODE]``,
-``clear N``, ``suspend N``, ``resume N``, ``offline``, ``online``, ``status``, ``wait SECONDS``.
+``clear N``, ``suspend N``, ``resume N``, ``offline``, ``online``, ``reboot``, ``status``,
+``wait SECONDS``.
 :func:`parse` checks a line's shape (raising :class:`CommandError` with a message for people);
 :func:`execute` performs it on a :class:`SimulatedChargePoint` and returns any text to show.
 """
@@ -34,6 +35,7 @@ _SHAPES: dict[str, tuple[bool, str | None]] = {
     "tap": (True, "required"), "stop": (True, None), "fault": (True, "optional"),
     "clear": (True, None), "suspend": (True, None), "resume": (True, None),
     "offline": (False, None), "online": (False, None), "status": (False, None),
+    "reboot": (False, None),
 }
 
 USAGE = """\
@@ -43,6 +45,8 @@ stop N                     the driver ends charging at connector N
 fault N [ERRORCODE]        connector N (0 = the charger) goes Faulted; clear N recovers
 suspend N | resume N       the car pauses / resumes drawing energy (SuspendedEV)
 offline | online           the network drops / returns
+reboot                     power loss and reboot: running transactions are lost without a
+                           StopTransaction, reservations too; reconnects and boots again
 status                     each connector's state, reservation and transaction
 wait SECONDS               pause reading commands
 help | quit"""
@@ -109,6 +113,7 @@ async def execute(cp: SimulatedChargePoint, command: Command) -> str | None:
             "fault": lambda: cp.fault(n, command.argument or "OtherError"),
             "suspend": lambda: cp.suspend(n), "resume": lambda: cp.suspend(n, False),
             "offline": lambda: cp.go_offline(), "online": lambda: cp.go_online(wait=False),
+            "reboot": lambda: cp.reboot(wait=False),
         }
         if command.name == "status":
             return describe(cp)

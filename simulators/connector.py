@@ -121,23 +121,29 @@ def derive_status(connector: Connector) -> ChargePointStatus:
     return ChargePointStatus.available
 
 
-def status_payload(connector: Connector, now: datetime, info: str | None = None) -> Payload:
-    """A StatusNotification request for ``connector`` (S 6.47)."""
+def status_payload(
+    connector: Connector, now: datetime, info: str | None = None, *, whole_seconds: bool = False
+) -> Payload:
+    """A StatusNotification request for ``connector`` (S 6.47); ``whole_seconds``: the
+    timestamp without its fraction (the whole-second-timestamps quirk)."""
     payload: Payload = {
         "connectorId": connector.connector_id,
         "errorCode": connector.error_code or ChargePointErrorCode.no_error,
         "status": connector.status,
-        "timestamp": format_time(now),
+        "timestamp": format_time(now, whole_seconds=whole_seconds),
     }
     if info:
         payload["info"] = info[:50]
     return payload
 
 
-def sample(connector: Connector, measurands: list[str], now: datetime, context: str) -> Payload:
+def sample(
+    connector: Connector, measurands: list[str], now: datetime, context: str, *,
+    whole_seconds: bool = False,
+) -> Payload:
     """One MeterValue (S 7.31) with a sampledValue per measurand."""
     values = [_sampled_value(connector, measurand, context) for measurand in measurands]
-    return {"timestamp": format_time(now), "sampledValue": values}
+    return {"timestamp": format_time(now, whole_seconds=whole_seconds), "sampledValue": values}
 
 
 def _sampled_value(connector: Connector, measurand: str, context: str) -> Payload:

@@ -38,21 +38,38 @@ TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterVa
 
 
 class Quirk(enum.StrEnum):
-    """Deviations seen in chargers in the field; all off by default."""
+    """Deviations seen in chargers in the field; all off by default (docs/simulator.md)."""
 
+    #: StatusNotification Reserved goes out before the ReserveNow answer.
     RESERVED_BEFORE_ANSWER = "reserved-before-answer"
+    #: Authorize (to learn) for the reserved idTag right after the ReserveNow answer.
     AUTHORIZE_AFTER_RESERVE = "authorize-after-reserve"
+    #: Authorize (to learn) for the reserved idTag before the ReserveNow answer: the answer
+    #: waits for the Authorize's result, at most :data:`simulators.session.ANSWER_HOLD_SECONDS`.
+    AUTHORIZE_BEFORE_ANSWER = "authorize-before-answer"
+    #: StartTransaction omits reservationId when it ends a reservation.
     NO_RESERVATION_ID = "no-reservation-id"
+    #: A wrong idTag on a reserved connector starts charging anyway (with the reservationId).
     ACCEPT_WRONG_CODE = "accept-wrong-code"
+    #: ReserveNow is answered with CALLERROR InternalError.
     RESERVE_NOW_CALLERROR = "reserve-now-callerror"
+    #: An expired reservation lingers until something else happens.
     LAZY_EXPIRY = "lazy-expiry"
+    #: RemoteStartTransaction for another idTag on a reserved connector is Accepted: the
+    #: reservation is dropped without a word (the connector reports Available), then the remote
+    #: start goes on as usual.
+    DROP_RESERVATION_ON_REMOTE_START = "drop-reservation-on-remote-start"
+    #: Every reboot (Reset, power loss) restarts the energy meter registers from 0 Wh.
+    METER_RESET_ON_REBOOT = "meter-reset-on-reboot"
+    #: Every timestamp the charger sends is truncated to whole seconds (``…T10:30:05Z``).
+    WHOLE_SECOND_TIMESTAMPS = "whole-second-timestamps"
 
 
 class Purpose(enum.Enum):
     """Why an Authorize was sent."""
 
     START = "start"  # a driver (or a remote start) wants to charge
-    LEARN = "learn"  # only to learn the idTagInfo (authorize-after-reserve)
+    LEARN = "learn"  # only to learn the idTagInfo (authorize-after/before-... quirks)
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -84,14 +101,16 @@ class OutgoingCall:
 class Answer:
     """The charger's answer to a CSMS CALL: a payload, or a CALLERROR code and description.
 
-    ``send_queued_first`` asks the session to send the next queued CALL before this answer
-    (the reserved-before-answer quirk).
+    ``calls_first`` asks the session to send that many queued CALLs before this answer
+    (the reserved-before-answer and authorize-before-answer quirks); with ``await_results``
+    the answer also waits until the last of them is answered (or for a bounded time).
     """
 
     payload: Payload | None = None
     error_code: str | None = None
     description: str = ""
-    send_queued_first: bool = False
+    calls_first: int = 0
+    await_results: bool = False
 
 
 class ChargerCore:
@@ -148,6 +167,15 @@ class ChargerCore:
 
     def has_quirk(self, quirk: Quirk) -> bool:
         return bool(quirk in self.quirks)
+
+    @property
+    def whole_seconds(self) -> bool:
+        """Are the timestamps we send truncated to whole seconds (whole-second-timestamps)?"""
+        return self.has_quirk(Quirk.WHOLE_SECOND_TIMESTAMPS)
+
+    def stamp(self, moment: datetime) -> str:
+        """``moment`` as this charger writes timestamps (see :attr:`whole_seconds`)."""
+        return format_time(moment, whole_seconds=self.whole_seconds)
 
     def connector(self, connector_id: int) -> Connector:
         """Connector 1..N; raise ValueError otherwise."""
@@ -215,13 +243,14 @@ class ChargerCore:
             return f"{head} ({connector.error_code})"
         if connector.transaction is not None:
             tx = connector.transaction
-            return f"{head} (transaction {_tx_name(tx)}, {tx.id_tag})"
+            return f"{head} (transaction {tx_name(tx)}, {tx.id_tag})"
         return head
 
     def report_status(self, connector: Connector, now: datetime) -> None:
         """Queue a StatusNotification for ``connector``'s current status (S 4.9, 6.47)."""
         connector.reported = connector.status
-        self.queue(OutgoingCall("StatusNotification", status_payload(connector, now),
+        payload = status_payload(connector, now, whole_seconds=self.whole_seconds)
+        self.queue(OutgoingCall("StatusNotification", payload,
                                 connector_id=connector.connector_id))
 
     # ---- connection life -----------------------------------------------------------------
@@ -253,6 +282,22 @@ class ChargerCore:
         for call in ([unanswered] if unanswered is not None else []) + dropped:
             self.call_failed(call, now, error_code=None)
         self.next_boot = None
+
+    def reboot(self, now: datetime) -> None:
+        """Come back from a reset: boot again; plugs, availability and reservations persist,
+        and so do the meter registers unless the meter-reset-on-reboot quirk is on."""
+        self.reboot_pending = None
+        self.registration, self.next_heartbeat, self.next_boot = None, None, None
+        self.outbox = deque(call for call in self.outbox if call.transactional)
+        for connector in self.connectors:
+            connector.authorized = connector.awaiting = None
+            connector.finishing = connector.ev_suspended = connector.evse_suspended = False
+            connector.reported = None
+            if self.has_quirk(Quirk.METER_RESET_ON_REBOOT):
+                connector.energy_wh = 0.0
+        self.emit(EventKind.INFO, "rebooted")
+        self.begin(now)
+        self.refresh(now)
 
     def queue_boot(self, now: datetime) -> None:
         payload = {
@@ -393,7 +438,7 @@ class ChargerCore:
         tx = Transaction(connector.connector_id, id_tag, connector.meter, now,
                          reservation_id=reservation_id, parent_id_tag=parent_id_tag)
         payload: Payload = {"connectorId": connector.connector_id, "idTag": id_tag,
-                            "meterStart": connector.meter, "timestamp": format_time(now)}
+                            "meterStart": connector.meter, "timestamp": self.stamp(now)}
         if reservation_id is not None and not self.has_quirk(Quirk.NO_RESERVATION_ID):
             payload["reservationId"] = reservation_id
         connector.transaction, connector.authorized, connector.finishing = tx, None, False
@@ -421,7 +466,7 @@ class ChargerCore:
         connector.transaction = None
         connector.finishing = connector.plugged
         connector.ev_suspended = connector.evse_suspended = False
-        payload: Payload = {"meterStop": connector.meter, "timestamp": format_time(now),
+        payload: Payload = {"meterStop": connector.meter, "timestamp": self.stamp(now),
                             "reason": reason, "transactionData": self.transaction_data(tx, now)}
         if id_tag is not None:
             payload["idTag"] = id_tag
@@ -429,7 +474,7 @@ class ChargerCore:
         if connector.pending_operative is not None:
             connector.operative, connector.pending_operative = connector.pending_operative, None
         self.emit(EventKind.TRANSACTION,
-                  f"connector {connector.connector_id}: transaction {_tx_name(tx)} stopped "
+                  f"connector {connector.connector_id}: transaction {tx_name(tx)} stopped "
                   f"({reason}, {connector.meter - tx.meter_start} Wh)",
                   connector=connector.connector_id, transaction_id=tx.transaction_id,
                   status=reason)
@@ -437,24 +482,26 @@ class ChargerCore:
     def transaction_data(self, tx: Transaction, now: datetime) -> list[Payload]:
         """The begin and end samples for StopTransaction.transactionData (S 6.49)."""
         connector = self.connectors[tx.connector_id]
-        begin = {"timestamp": format_time(tx.started), "sampledValue": [{
+        begin = {"timestamp": self.stamp(tx.started), "sampledValue": [{
             "value": str(tx.meter_start), "context": "Transaction.Begin",
             "measurand": "Energy.Active.Import.Register", "location": "Outlet", "unit": "Wh"}]}
         measurands = self.config.get_list("StopTxnSampledData") or [
             "Energy.Active.Import.Register"]
-        return [begin, sample(connector, measurands, now, "Transaction.End")]
+        return [begin, sample(connector, measurands, now, "Transaction.End",
+                              whole_seconds=self.whole_seconds)]
 
     def queue_meter_values(self, connector: Connector, now: datetime, context: str) -> None:
         """Queue a MeterValues for ``connector`` (S 4.7), tied to its transaction if any."""
         measurands = self.config.get_list("MeterValuesSampledData") or [
             "Energy.Active.Import.Register"]
         payload: Payload = {"connectorId": connector.connector_id,
-                            "meterValue": [sample(connector, measurands, now, context)]}
+                            "meterValue": [sample(connector, measurands, now, context,
+                                                  whole_seconds=self.whole_seconds)]}
         self.queue(OutgoingCall("MeterValues", payload, connector.connector_id,
                                 connector.transaction))
 
 
-def _tx_name(tx: Transaction) -> str:
+def tx_name(tx: Transaction) -> str:
     return str(tx.transaction_id) if tx.transaction_id is not None else "(pending)"
 
 

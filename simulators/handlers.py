@@ -54,7 +54,9 @@ def _ok(**payload: object) -> Answer:
 
 
 def _reserve_now(model: ChargePointModel, payload: Payload, now: datetime) -> Answer:
-    """S 5.13. Quirks: reserve-now-callerror, reserved-before-answer, authorize-after-reserve."""
+    """S 5.13. Quirks: reserve-now-callerror, reserved-before-answer, authorize-after-reserve,
+    authorize-before-answer (the answer waits for the Authorize's result, then — with
+    reserved-before-answer too — for the StatusNotification Reserved's)."""
     if model.has_quirk(Quirk.RESERVE_NOW_CALLERROR):
         model.emit(EventKind.REFUSED, "ReserveNow answered with a CALLERROR (quirk)")
         return Answer(error_code="InternalError", description="reservation subsystem failure")
@@ -64,9 +66,11 @@ def _reserve_now(model: ChargePointModel, payload: Payload, now: datetime) -> An
         return Answer(error_code="PropertyConstraintViolation", description="bad expiryDate")
     status = model.reserve(payload["connectorId"], payload["idTag"], expiry,
                            payload["reservationId"], payload.get("parentIdTag"), now)
-    early = (status is ReservationStatus.accepted
-             and model.has_quirk(Quirk.RESERVED_BEFORE_ANSWER))
-    return Answer(payload={"status": status}, send_queued_first=early)
+    accepted = status is ReservationStatus.accepted
+    early = accepted and model.has_quirk(Quirk.RESERVED_BEFORE_ANSWER)
+    authorize = accepted and model.has_quirk(Quirk.AUTHORIZE_BEFORE_ANSWER) and model.online
+    return Answer(payload={"status": status}, calls_first=int(early) + int(authorize),
+                  await_results=authorize)
 
 
 def _cancel_reservation(model: ChargePointModel, payload: Payload, now: datetime) -> Answer:

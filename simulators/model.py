@@ -2,11 +2,11 @@
 
 :class:`ChargePointModel` adds to :class:`~simulators.core.ChargerCore` what a driver does at the
 charger (plug, unplug, present an idTag with the keypad or the card reader, stop, a fault), the
-reservation rules of S 5.13, the authorization rules of S 3.5, and the actions a central system
-triggers (remote start/stop, availability, unlock, reset). Answers to CSMS CALLs are composed in
-:mod:`simulators.handlers`. Time only moves when the caller passes a later ``now`` to
-:meth:`ChargePointModel.tick` or any other entry point; :meth:`ChargePointModel.next_deadline`
-says when the next tick is due.
+reservation rules of S 5.13, the authorization rules of S 3.5, the actions a central system
+triggers (remote start/stop, availability, unlock, reset), and a power loss. Answers to CSMS
+CALLs are composed in :mod:`simulators.handlers`. Time only moves when the caller passes a
+later ``now`` to :meth:`ChargePointModel.tick` or any other entry point;
+:meth:`ChargePointModel.next_deadline` says when the next tick is due.
 
 Usage (no event loop)::
 
@@ -18,7 +18,6 @@ Usage (no event loop)::
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import datetime, timedelta
 
 from ocpp.v16.enums import (
@@ -32,7 +31,7 @@ from ocpp.v16.enums import (
 
 from simulators.authorization import IdTagInfo, same_tag
 from simulators.connector import Authorized, Connector, Reservation
-from simulators.core import ChargerCore, OutgoingCall, Purpose, Quirk
+from simulators.core import ChargerCore, OutgoingCall, Purpose, Quirk, tx_name
 from simulators.events import EventKind
 from simulators.protocol import format_clock
 
@@ -192,11 +191,21 @@ class ChargePointModel(ChargerCore):
                   f"connector {connector_id}: reservation {reservation_id} for {id_tag} "
                   f"until {format_clock(expiry)}",
                   connector=connector_id, reservation_id=reservation_id, status="made")
-        if self.has_quirk(Quirk.AUTHORIZE_AFTER_RESERVE) and self.online:
-            self.queue(OutgoingCall("Authorize", {"idTag": id_tag}, connector_id,
-                                    purpose=Purpose.LEARN))
+        self._learn_reserved_tag(connector_id, id_tag)
         self.refresh(now)
         return status
+
+    def _learn_reserved_tag(self, connector_id: int, id_tag: str) -> None:
+        """authorize-before-answer: an Authorize to learn the reserved idTag, ahead of
+        everything queued (the session holds the ReserveNow answer back until it is answered);
+        authorize-after-reserve: the same Authorize, queued behind the answer."""
+        if not self.online:
+            return
+        call = OutgoingCall("Authorize", {"idTag": id_tag}, connector_id, purpose=Purpose.LEARN)
+        if self.has_quirk(Quirk.AUTHORIZE_BEFORE_ANSWER):
+            self.queue(call, front=True)
+        elif self.has_quirk(Quirk.AUTHORIZE_AFTER_RESERVE):
+            self.queue(call)
 
     def cancel_reservation(self, reservation_id: int, now: datetime) -> bool:
         """CancelReservation (S 5.1): True (Accepted) if the charger had that reservation."""
@@ -429,13 +438,16 @@ class ChargePointModel(ChargerCore):
     def remote_start(self, connector_id: int | None, id_tag: str, now: datetime) -> bool:
         """RemoteStartTransaction (S 5.11): True (Accepted) when a connector can serve it.
 
-        With AuthorizeRemoteTxRequests the idTag is checked with Authorize first.
+        With AuthorizeRemoteTxRequests the idTag is checked with Authorize first. Under
+        drop-reservation-on-remote-start a reservation for another idTag is dropped first.
         """
         self.begin(now)
         connector = self._pick_connector(connector_id, id_tag)
         if connector is None:
             self._refuse(None, id_tag, "remote start: no connector can serve it")
             return False
+        if self.has_quirk(Quirk.DROP_RESERVATION_ON_REMOTE_START):
+            self._drop_foreign_reservation(connector, id_tag, now)
         if self.config.get_bool("AuthorizeRemoteTxRequests"):
             self._authorize_start(connector, id_tag, now)
         else:
@@ -450,9 +462,25 @@ class ChargePointModel(ChargerCore):
         if connector_id is not None and not 1 <= connector_id <= self.count:
             return None
         usable = [c for c in candidates if self._can_remote_start(c, id_tag)]
-        # The connector reserved for this idTag first, then one with a car waiting, then any.
-        usable.sort(key=lambda c: (c.reservation is None, not c.plugged))
+        # The connector reserved for this idTag first, then any other reserved one (only
+        # usable under a quirk), then one with a car waiting, then any.
+        usable.sort(key=lambda c: (not self._reserved_for(c, id_tag), c.reservation is None,
+                                   not c.plugged))
         return usable[0] if usable else None
+
+    def _reserved_for(self, connector: Connector, id_tag: str) -> bool:
+        reservation = connector.reservation
+        return reservation is not None and self.matches(
+            reservation, id_tag, self.auth.parent_of(id_tag))
+
+    def _drop_foreign_reservation(self, connector: Connector, id_tag: str, now: datetime) -> None:
+        """drop-reservation-on-remote-start: forget a reservation ``id_tag`` is not entitled
+        to, telling no one but the status (Reserved → Available, or Preparing with a car)."""
+        reservation = self.reservation_for(connector, id_tag)
+        if reservation is None or self.matches(reservation, id_tag, self.auth.parent_of(id_tag)):
+            return
+        self.end_reservation(reservation, f"dropped for a remote start of {id_tag} (quirk)")
+        self.refresh(now)
 
     def _can_remote_start(self, connector: Connector, id_tag: str) -> bool:
         if (connector.transaction is not None or connector.authorized is not None
@@ -461,6 +489,7 @@ class ChargePointModel(ChargerCore):
             return False
         reservation = self.reservation_for(connector, id_tag)
         return (reservation is None or self.has_quirk(Quirk.ACCEPT_WRONG_CODE)
+                or self.has_quirk(Quirk.DROP_RESERVATION_ON_REMOTE_START)
                 or self.matches(reservation, id_tag, self.auth.parent_of(id_tag)))
 
     def remote_stop(self, transaction_id: int, now: datetime) -> bool:
@@ -526,18 +555,30 @@ class ChargePointModel(ChargerCore):
         self.reboot_pending = kind
         self.refresh(now)
 
-    def reboot(self, now: datetime) -> None:
-        """Come back from a reset: boot again; plugs, availability and reservations persist."""
-        self.reboot_pending = None
-        self.registration, self.next_heartbeat, self.next_boot = None, None, None
-        self.outbox = deque(call for call in self.outbox if call.transactional)
-        for connector in self.connectors:
-            connector.authorized = connector.awaiting = None
-            connector.finishing = connector.ev_suspended = connector.evse_suspended = False
-            connector.reported = None
-        self.emit(EventKind.INFO, "rebooted")
-        self.begin(now)
-        self.refresh(now)
+    def power_loss(self, now: datetime, unanswered: OutgoingCall | None = None) -> None:
+        """The power fails and comes back: running transactions are forgotten (their
+        StopTransaction is never sent), reservations are lost, then :meth:`reboot`.
+
+        Transaction messages already queued were stored and survive, ``unanswered`` (the
+        CALL on the wire when the power went) included if it is one; plugs stay.
+        """
+        self.begin(now, passive=True)
+        self.online = False
+        if unanswered is not None and unanswered.transactional:
+            self.queue(unanswered, front=True)
+        self.emit(EventKind.INFO, "power lost")
+        for connector in self.connectors[1:]:
+            tx, connector.transaction = connector.transaction, None
+            if tx is not None:
+                self.emit(EventKind.TRANSACTION, f"connector {connector.connector_id}: "
+                          f"transaction {tx_name(tx)} lost with the power (no StopTransaction)",
+                          connector=connector.connector_id, transaction_id=tx.transaction_id,
+                          status="lost")
+            if connector.pending_operative is not None:  # the Scheduled change applies now
+                connector.operative, connector.pending_operative = connector.pending_operative, None
+        for reservation in self.all_reservations():
+            self.end_reservation(reservation, "lost with the power")
+        self.reboot(now)
 
 
 def _due(moment: datetime | None, now: datetime) -> bool:

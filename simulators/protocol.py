@@ -102,11 +102,16 @@ def dumps(payload: Payload) -> str:
     return orjson.dumps(payload).decode()
 
 
-def format_time(moment: datetime) -> str:
-    """Write ``moment`` as UTC with milliseconds and a ``Z``: ``2026-01-02T03:04:05.678Z``."""
+def format_time(moment: datetime, *, whole_seconds: bool = False) -> str:
+    """Write ``moment`` as UTC with milliseconds and a ``Z``: ``2026-01-02T03:04:05.678Z``.
+
+    ``whole_seconds`` truncates the fraction away, as many chargers do: ``2026-01-02T03:04:05Z``.
+    """
     if moment.tzinfo is None:
         raise ValueError("naive datetimes are ambiguous; pass an aware one")
     utc = moment.astimezone(UTC)
+    if whole_seconds:
+        return f"{utc:%Y-%m-%dT%H:%M:%S}Z"
     return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 

@@ -31,6 +31,10 @@ from simulators.protocol import (
 from simulators.schemas import SchemaViolation, has_schema, validate_request, validate_response
 
 LATENCY_SAMPLES = 20_000
+#: How long an answer held back for the results of the charger's own CALLs waits at most
+#: (authorize-before-answer): well inside any CSMS's timeout for its CALL, so a CSMS that
+#: does not answer the charger's CALL while its own is outstanding gets a late answer, not none.
+ANSWER_HOLD_SECONDS = 3.0
 
 
 @dataclasses.dataclass(slots=True)
@@ -74,25 +78,40 @@ class _InFlight:
     sent_at: datetime
 
 
+@dataclasses.dataclass(slots=True)
+class _Held:
+    """An answer to the CSMS held back until ``calls`` more of our CALLs are sent (and, with
+    ``await_results``, the last of them is answered), or until ``deadline``."""
+
+    frame: str
+    event: tuple[str, dict[str, object]]  # the ANSWERED event, emitted when the frame goes
+    calls: int
+    await_results: bool
+    deadline: datetime
+
+
 class Session:
     """OCPP-J framing and flow control for one :class:`ChargePointModel`."""
 
-    __slots__ = ("_deferred", "_frames", "_ids", "_in_flight", "call_timeout", "connected",
-                 "model", "stats", "strict")
+    __slots__ = ("_frames", "_held", "_ids", "_in_flight", "answer_hold", "call_timeout",
+                 "connected", "model", "stats", "strict")
 
     def __init__(
         self, model: ChargePointModel, *, call_timeout: float = 30.0,
         stats: Stats | None = None, strict: bool = False,
+        answer_hold: float = ANSWER_HOLD_SECONDS,
     ) -> None:
-        """``strict`` checks every frame we send against the 1.6 schemas (for tests)."""
+        """``strict`` checks every frame we send against the 1.6 schemas (for tests);
+        ``answer_hold`` bounds how long an answer waits for our own CALLs' results."""
         self.model = model
         self.call_timeout = timedelta(seconds=call_timeout)
+        self.answer_hold = timedelta(seconds=answer_hold)
         self.stats = stats if stats is not None else Stats()
         self.strict = strict
         self.connected = False
         self._in_flight: _InFlight | None = None
         self._frames: list[str] = []
-        self._deferred: str | None = None
+        self._held: _Held | None = None
         self._ids = 0
 
     # ---- connection ----------------------------------------------------------------------
@@ -104,10 +123,19 @@ class Session:
     def connection_lost(self, now: datetime) -> None:
         """Unsent answers are lost; the unanswered CALL goes back to the model."""
         self.connected = False
-        self._frames, self._deferred = [], None
+        self._frames, self._held = [], None
         unanswered = self._in_flight.call if self._in_flight is not None else None
         self._in_flight = None
         self.model.connection_closed(now, unanswered)
+
+    def power_loss(self, now: datetime) -> None:
+        """The charger loses power (see :meth:`ChargePointModel.power_loss`) and reboots:
+        nothing more goes out on this connection, which the caller then cuts."""
+        self.connected = False
+        self._frames, self._held = [], None
+        unanswered = self._in_flight.call if self._in_flight is not None else None
+        self._in_flight = None
+        self.model.power_loss(now, unanswered)
 
     @property
     def waiting_for_answer(self) -> bool:
@@ -152,11 +180,16 @@ class Session:
                 validate_response(frame.action, payload)
             reply = CallResult(frame.message_id, payload)
             text = f"-> {frame.action} result {dumps(payload)}"
-        self._emit(EventKind.ANSWERED, text, action=frame.action, payload=answer.payload,
-                   status=answer.error_code or _status_of(answer.payload))
-        if answer.send_queued_first:
-            self._deferred = encode(reply)
+        fields: dict[str, object] = {"action": frame.action, "payload": answer.payload,
+                                     "status": answer.error_code or _status_of(answer.payload)}
+        event = (text, fields)
+        if answer.calls_first > 0:
+            if self._held is not None:  # a CSMS that did not wait for our answer gets it now
+                self._frames.append(self._release_held())
+            self._held = _Held(encode(reply), event, answer.calls_first, answer.await_results,
+                               now + self.answer_hold)
         else:
+            self._emit(EventKind.ANSWERED, event[0], **event[1])
             self._frames.append(encode(reply))
 
     def _answer(self, frame: Call, now: datetime) -> Answer:
@@ -196,6 +229,11 @@ class Session:
 
     def tick(self, now: datetime) -> None:
         """Time out an unanswered CALL, then let the model do what is due."""
+        held = self._held
+        if held is not None and held.deadline <= now and (held.calls or held.await_results):
+            self._emit(EventKind.ERROR, f"answering without waiting any longer for our own "
+                       f"CALL ({self.answer_hold.total_seconds():g} s)")
+            held.calls, held.await_results = 0, False  # goes out with the next data_to_send
         flight = self._in_flight
         if flight is not None and flight.sent_at + self.call_timeout <= now:
             self._in_flight = None
@@ -209,6 +247,8 @@ class Session:
     def next_deadline(self) -> datetime | None:
         """When :meth:`tick` should next run."""
         due = [d for d in (self.model.next_deadline(),) if d is not None]
+        if self._held is not None and (self._held.calls or self._held.await_results):
+            due.append(self._held.deadline)
         if self._in_flight is not None:
             due.append(self._in_flight.sent_at + self.call_timeout)
         elif (self.connected and self.model.booted and self.model.outbox
@@ -221,19 +261,36 @@ class Session:
     def data_to_send(self, now: datetime) -> list[str]:
         """Frames to write now, in order: answers, then at most one new CALL.
 
-        An answer held back by the reserved-before-answer quirk goes right after that CALL.
+        A held-back answer (reserved-before-answer, authorize-before-answer) goes right after
+        the CALLs it waits for, or after the last one's result when it awaits results; at once
+        when nothing is queued to go before it.
         """
         if not self.connected:
             return []
         out, self._frames = self._frames, []
+        held = self._held
+        if held is not None and held.calls == 0 and (
+                not held.await_results or self._in_flight is None):
+            out.append(self._release_held())
         call = self._take_call(now) if self._in_flight is None else None
         if call is not None:
             out.append(call)
-        if self._deferred is not None and (call is not None or self._in_flight is None):
-            out.append(self._deferred)
-            self._deferred = None
+        held = self._held
+        if held is not None:
+            if call is not None:
+                held.calls -= 1
+            if (held.calls <= 0 and not held.await_results) or (
+                    call is None and self._in_flight is None):
+                out.append(self._release_held())
         self.stats.sent += len(out)
         return out
+
+    def _release_held(self) -> str:
+        """The held-back answer's frame, to be sent now (its ANSWERED event is recorded)."""
+        held, self._held = self._held, None
+        assert held is not None
+        self._emit(EventKind.ANSWERED, held.event[0], **held.event[1])
+        return held.frame
 
     def _take_call(self, now: datetime) -> str | None:
         call = self.model.next_call(now)

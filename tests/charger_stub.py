@@ -38,6 +38,8 @@ class ChargerStub:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._ids = itertools.count(1)
         self._pending: dict[str, asyncio.Future[list[Any]]] = {}
+        #: Calls whose reply was None: left unanswered until :meth:`answer_held`.
+        self.held: dict[str, str] = {}
         self._call_seen = asyncio.Condition()
         self._reader = asyncio.create_task(self._read())
 
@@ -78,6 +80,13 @@ class ChargerStub:
             )
         elif reply is not None:
             await self.connection.send(orjson.dumps([3, message_id, reply]).decode())
+        else:
+            self.held[action] = message_id
+
+    async def answer_held(self, action: str, payload: dict[str, Any]) -> None:
+        """Answer a call held back (its responder returned None), e.g. after sending our own."""
+        message_id = self.held.pop(action)
+        await self.connection.send(orjson.dumps([3, message_id, payload]).decode())
 
     async def call(self, action: str, payload: dict[str, Any], timeout: float = 5) -> list[Any]:
         message_id = f"s{next(self._ids)}"

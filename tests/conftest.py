@@ -234,15 +234,12 @@ def clock() -> ShiftableClock:
     return ShiftableClock()
 
 
-@pytest.fixture
-async def server(
-    database_url: str, tmp_path: Path, clock: ShiftableClock
-) -> AsyncIterator[ServerHandle]:
-    """The whole app served in this process on free loopback ports, fresh database."""
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, clock: ShiftableClock) -> AsyncIterator[ServerHandle]:
+    """The whole app served in this process with ``settings``, an operator signed in."""
     from csms.api.context import POOL
     from csms.server import running
 
-    settings = test_settings(database_url, tmp_path)
     async with running(settings, clock) as runner:
         pool = runner.app[POOL]
         handle = ServerHandle(
@@ -251,6 +248,15 @@ async def server(
             pool=pool,
         )
         handle.token = await sign_in_operator(pool, handle.http_url)
+        yield handle
+
+
+@pytest.fixture
+async def server(
+    database_url: str, tmp_path: Path, clock: ShiftableClock
+) -> AsyncIterator[ServerHandle]:
+    """The whole app served in this process on free loopback ports, fresh database."""
+    async with serving(test_settings(database_url, tmp_path), clock) as handle:
         yield handle
 
 

@@ -14,6 +14,7 @@ import pytest
 from csms.domain.timestamps import format_timestamp
 from tests.charger_stub import ChargerStub, Responder
 from tests.conftest import ServerHandle, ShiftableClock
+from tests.waiting import eventually
 
 TARIFF = {
     "currency": "EUR",
@@ -90,8 +91,26 @@ class World:
         assert status == 200, body
         return body  # type: ignore[no-any-return]
 
-    async def connect(self, cp_id: str | None = None, **replies: Responder) -> ChargerStub:
-        return await ChargerStub.connect(f"{self.server.ocpp_url}/{cp_id or self.cp_id}", **replies)
+    async def connect(
+        self, cp_id: str | None = None, *, free: tuple[int, ...] = (), **replies: Responder
+    ) -> ChargerStub:
+        """A scripted charger; ``free`` connectors report Available, and the call returns once
+        the CSMS shows the charger online with them free (a move or a search now counts them)."""
+        cp_id = cp_id or self.cp_id
+        charger = await ChargerStub.connect(f"{self.server.ocpp_url}/{cp_id}", **replies)
+        for connector_id in free:
+            await charger.result(
+                "StatusNotification",
+                {"connectorId": connector_id, "status": "Available", "errorCode": "NoError"},
+            )
+        if free:
+            await eventually(lambda: self.charge_point(cp_id), lambda c: _shows_free(c, free))
+        return charger
+
+    async def charge_point(self, cp_id: str) -> dict[str, Any]:
+        status, body = await self.server.request("GET", f"/api/v1/charge-points/{cp_id}")
+        assert status == 200, body
+        return body  # type: ignore[no-any-return]
 
     async def new_driver(self) -> str:
         return await sign_up_driver(self.server)
@@ -100,6 +119,11 @@ class World:
         return await self.server.register_charge_point(
             connectors=connectors, site_id=self.site_id, connector_type=connector_type
         )
+
+
+def _shows_free(charge_point: dict[str, Any], free: tuple[int, ...]) -> bool:
+    statuses = {c["connector_id"]: c.get("status") for c in charge_point["connectors"]}
+    return bool(charge_point["online"]) and all(statuses.get(n) == "Available" for n in free)
 
 
 async def sign_up_driver(server: ServerHandle) -> str:
@@ -115,8 +139,8 @@ async def sign_up_driver(server: ServerHandle) -> str:
             return str((await response.json())["token"])
 
 
-@pytest.fixture
-async def world(server: ServerHandle, clock: ShiftableClock) -> AsyncIterator[World]:
+async def make_world(server: ServerHandle, clock: ShiftableClock) -> World:
+    """A site in Berlin with :data:`TARIFF`, a two-connector charger and a signed-up driver."""
     status, site = await server.request(
         "POST", "/api/v1/sites", json={"name": "Berlin Yard", "timezone": "Europe/Berlin"}
     )
@@ -124,7 +148,12 @@ async def world(server: ServerHandle, clock: ShiftableClock) -> AsyncIterator[Wo
     status, tariff = await server.request("PUT", f"/api/v1/sites/{site['id']}/tariff", json=TARIFF)
     assert status == 200, tariff
     cp_id = await server.register_charge_point(connectors=2, site_id=site["id"])
-    yield World(server, clock, site["id"], cp_id, await sign_up_driver(server))
+    return World(server, clock, site["id"], cp_id, await sign_up_driver(server))
+
+
+@pytest.fixture
+async def world(server: ServerHandle, clock: ShiftableClock) -> AsyncIterator[World]:
+    yield await make_world(server, clock)
 
 
 def parse(text: str) -> datetime:

@@ -11,13 +11,13 @@ from csms.api.auth import operator
 from csms.api.context import BOOKING, POOL, USER
 from csms.api.encoding import json_response
 from csms.api.requests import cursor_param, json_body, limit_param, page, path_id
+from csms.booking.service import BookingRequest, Search
+from csms.booking.store import ListFilter
 from csms.domain.identifiers import INT32_MAX
 from csms.domain.tariffs import parse_tariff
 from csms.domain.timestamps import TimestampError, parse_timestamp
 from csms.errors import NotFound, ValidationFailed
-from csms.services.booking import BookingRequest, Search
 from csms.store import tariffs
-from csms.store.reservations import ListFilter
 
 routes = web.RouteTableDef()
 

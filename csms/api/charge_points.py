@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 
 from csms.api.auth import operator
-from csms.api.context import COMMANDS, POOL
+from csms.api.context import BOOKING, COMMANDS, POOL
 from csms.api.encoding import json_response
 from csms.api.requests import cursor_param, json_body, limit_param, page
 from csms.errors import ValidationFailed
@@ -101,11 +101,15 @@ async def command(request: web.Request) -> web.Response:
         raise ValidationFailed("body must be the OCPP payload as a JSON object") from None
     if not isinstance(payload, dict):
         raise ValidationFailed("body must be the OCPP payload as a JSON object")
+    cp_id, action = request.match_info["cp_id"], request.match_info["action"]
+    if action == "RemoteStartTransaction":
+        override = request.query.get("override_booking") == "true"
+        await request.app[BOOKING].clear_for_remote_start(cp_id, payload, override=override)
     answer = await service.send_command(
         request.app[POOL],
         request.app[COMMANDS],
-        request.match_info["cp_id"],
-        request.match_info["action"],
+        cp_id,
+        action,
         payload,
         _timeout(request),
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from csms.booking.scheduler import Scheduler
+from csms.booking.service import Booking
 from csms.clock import Clock
-from csms.gateway.commands import CommandRouter
+from csms.commands import CommandRouter
 from csms.gateway.registry import Registry
 from csms.gateway.transport import Gateway
 from csms.live_feed import LiveFeed
-from csms.scheduler import Scheduler
-from csms.services.booking import Booking
 from csms.settings import Settings
 from csms.store.live_state import LiveStateWriter
 from csms.store.users import User

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from csms.api.auth import operator
-from csms.api.context import POOL, USER
+from csms.api.context import POOL, SETTINGS, USER
 from csms.api.encoding import json_response
 from csms.api.requests import cursor_param, json_body, limit_param, page
 from csms.domain.authorization import ID_TAG_MAX_LENGTH, driver_group_tag
@@ -84,6 +84,7 @@ async def register_own_card(request: web.Request) -> web.Response:
         _id_tag(body, "id_tag") or "",
         parent_id_tag=driver_group_tag(user.id),
         user_id=user.id,
+        max_per_user=request.app[SETTINGS].max_cards_per_driver,
     )
     return json_response(dict(row), status=201)
 

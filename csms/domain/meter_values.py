@@ -1,9 +1,11 @@
-"""Meter values as chargers report them (S 7.31, 7.43): flattened to one sample per value."""
+"""Meter values as chargers report them (S 7.31, 7.43): flattened to one sample per value; and
+a transaction's energy register as stored (what :mod:`csms.booking.cost` prices)."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from csms.domain.timestamps import parse_timestamp
@@ -47,3 +49,22 @@ def flatten(meter_values: list[dict[str, Any]]) -> list[Sample]:
             key = (sampled_at, sample.measurand, sample.phase, sample.location, sample.context)
             samples.setdefault(key, sample)
     return list(samples.values())
+
+
+@dataclasses.dataclass(frozen=True, slots=True, order=True)
+class Reading:
+    at: datetime
+    wh: Decimal
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Meter:
+    """One transaction's energy register as stored, with when the CSMS heard of each end."""
+
+    started_at: datetime
+    start_received_at: datetime
+    meter_start: Decimal
+    stopped_at: datetime
+    stop_received_at: datetime
+    meter_stop: Decimal
+    samples: tuple[Reading, ...] = ()

@@ -1,27 +1,24 @@
-"""What a window costs (a quote before booking) and what a session cost (after it).
+"""What a window costs: the quote a driver sees before booking (a session's cost after it is
+:mod:`csms.booking.cost`).
 
 A quote assumes the car charges at the connector's full power from the window's start until
-it has the asked-for energy (or the window ends). A session's cost follows the meter: energy
-between two readings is spread evenly over the time between them, then priced by the tariff
-segment it falls in.
+it has the asked-for energy (or the window ends).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from csms.domain.money import format_money, format_price, round_money
-from csms.domain.tariffs import HOUR, PriceSegment, Tariff, price_at, segments
+from csms.domain.tariffs import HOUR, PriceSegment, Tariff, segments
 from csms.domain.timestamps import format_timestamp
 
 #: Energy assumed when the driver names none: a typical top-up, at most what the window allows.
 DEFAULT_ENERGY_KWH = Decimal(30)
-KWH = Decimal(1000)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,11 +70,6 @@ def quote(
     )
 
 
-def _overlap_hours(part: PriceSegment, start: datetime, end: datetime) -> Decimal:
-    lo, hi = max(part.start, start), min(part.end, end)
-    return _hours(lo, hi) if lo < hi else Decimal(0)
-
-
 def quote_to_json(q: Quote) -> dict[str, Any]:
     """The ``price`` object of the API (API.md: availability and reservations)."""
     return {
@@ -95,53 +87,3 @@ def quote_to_json(q: Quote) -> dict[str, Any]:
         ],
         "estimate": {"energy_kwh": str(q.energy_kwh), "total": format_money(q.total)},
     }
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SessionCost:
-    energy_kwh: Decimal
-    total: Decimal
-
-
-def session_cost(
-    tariff: Tariff,
-    zone: ZoneInfo,
-    readings: list[tuple[datetime, Decimal]],
-    reservation_fee: Decimal,
-) -> SessionCost:
-    """The cost of a session from its energy register readings (Wh), first = start, last = stop."""
-    points = sorted(readings)
-    if not points:
-        return SessionCost(Decimal("0.000"), round_money(reservation_fee + tariff.session_fee))
-    parts = segments(tariff, zone, points[0][0], points[-1][0])
-    energy_cost = sum(
-        (_energy_cost(tariff, zone, parts, a, b) for a, b in itertools.pairwise(points)),
-        Decimal(0),
-    )
-    time_cost = sum((p.hours * p.time_price_per_hour for p in parts), Decimal(0))
-    energy_wh = sum(
-        (max(b[1] - a[1], Decimal(0)) for a, b in itertools.pairwise(points)), Decimal(0)
-    )
-    total = reservation_fee + tariff.session_fee + energy_cost + time_cost
-    return SessionCost((energy_wh / KWH).quantize(Decimal("0.001")), round_money(total))
-
-
-def _energy_cost(
-    tariff: Tariff,
-    zone: ZoneInfo,
-    parts: list[PriceSegment],
-    a: tuple[datetime, Decimal],
-    b: tuple[datetime, Decimal],
-) -> Decimal:
-    delta_kwh = (b[1] - a[1]) / KWH
-    if delta_kwh <= 0:
-        return Decimal(0)  # A meter that went back (replaced, reset) adds nothing.
-    span = _hours(a[0], b[0])
-    if span <= 0:
-        # Two readings in the same instant (a last sample and meterStop in one second, or a
-        # stuck clock): the energy is priced at that instant.
-        return delta_kwh * price_at(tariff, zone, a[0]).energy_price_per_kwh
-    return sum(
-        (delta_kwh * _overlap_hours(p, a[0], b[0]) / span * p.energy_price_per_kwh for p in parts),
-        Decimal(0),
-    )

@@ -1,32 +1,15 @@
-"""The command path: how the rest of csms sends a CSMS-initiated call to a charger.
+"""The gateway's side of the command path (:class:`csms.commands.CommandRouter`).
 
-Callers depend on the :class:`CommandRouter` protocol only. :class:`LocalCommandRouter` reaches
-chargers connected to this process; a router that forwards to the node holding the socket
-(PostgreSQL ``LISTEN/NOTIFY``) can take its place without any caller changing.
+:class:`LocalCommandRouter` reaches chargers connected to this process; a router that forwards
+to the node holding the socket can take its place without any caller changing.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
+from csms.commands import Payload
 from csms.errors import ChargePointNotConnected, ValidationFailed
 from csms.gateway import schemas
 from csms.gateway.registry import Registry
-
-Payload = dict[str, Any]
-
-
-class CommandRouter(Protocol):
-    async def call(
-        self, charge_point_id: str, action: str, payload: Payload, timeout: float | None = None
-    ) -> Payload:
-        """Send ``action`` to the charger and return its answer.
-
-        Raises :class:`~csms.errors.ValidationFailed` for an action or payload that 1.6 does not
-        allow, :class:`~csms.errors.ChargePointNotConnected`,
-        :class:`~csms.errors.ChargePointTimeout` and :class:`~csms.errors.ChargePointCallError`.
-        """
-        ...
 
 
 def check_command(action: str, payload: Payload) -> None:

@@ -24,8 +24,9 @@ from csms.services.verification import IdTagVerifier
 from csms.store import charge_points, events
 from csms.store.live_state import ConnectorStatus, LiveStateWriter
 
-ConnectorTrouble = Callable[[str, int, str], Awaitable[object]]
-_UNUSABLE = frozenset({"Faulted", "Unavailable"})
+ConnectorStatusChanged = Callable[[str, int, str], Awaitable[object]]
+#: meterStart/meterStop are integers (S 6.45, 6.49); a register holds int64 Wh at most.
+_REGISTER_RANGE = range(-(2**63), 2**63)
 _REGISTRATION = {"accepted": "Accepted", "pending": "Pending", "rejected": "Rejected"}
 
 
@@ -44,6 +45,15 @@ def _timestamp(text: str) -> Any:
         return parse_timestamp(text)
     except TimestampError as error:
         raise CallRefused(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, str(error)) from None
+
+
+def _register(payload: Payload, name: str) -> int:
+    value = payload[name]
+    if value not in _REGISTER_RANGE:
+        raise CallRefused(
+            ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, f"{name} {value} is beyond any energy meter"
+        )
+    return int(value)
 
 
 def _connector(payload: Payload, *, allow_zero: bool) -> int:
@@ -67,7 +77,7 @@ class ChargePointHandlers:
         *,
         verifier: IdTagVerifier,
         transactions: Transactions,
-        on_connector_unusable: ConnectorTrouble,
+        on_connector_status: ConnectorStatusChanged,
     ) -> None:
         self._pool = pool
         self._live = live
@@ -75,7 +85,7 @@ class ChargePointHandlers:
         self._heartbeat_interval = heartbeat_interval
         self._verifier = verifier
         self._transactions = transactions
-        self._on_connector_unusable = on_connector_unusable
+        self._on_connector_status = on_connector_status
 
     def table(self) -> dict[str, Handler]:
         return {
@@ -119,9 +129,8 @@ class ChargePointHandlers:
         connector_id = _connector(payload, allow_zero=True)
         self._live.connector_status(charge_point_id, connector_id, status)
         self._live.seen(charge_point_id, now)
-        if status.status in _UNUSABLE and connector_id > 0:
-            # S 5.13: the charger drops its reservation; the booking must be moved or failed.
-            await self._on_connector_unusable(charge_point_id, connector_id, status.status)
+        # S 5.13: Faulted/Unavailable/Available can each mean the charger dropped a reservation.
+        await self._on_connector_status(charge_point_id, connector_id, status.status)
         return {}
 
     async def authorize(self, charge_point_id: str, payload: Payload) -> Payload:
@@ -133,7 +142,7 @@ class ChargePointHandlers:
             charge_point_id=charge_point_id,
             connector_id=_connector(payload, allow_zero=False),
             id_tag=payload["idTag"],
-            meter_start=payload["meterStart"],
+            meter_start=_register(payload, "meterStart"),
             started_at=_timestamp(payload["timestamp"]),
             # S 6.45; -1 (used by some chargers for "none") matches no booking.
             reservation_id=payload.get("reservationId"),
@@ -152,7 +161,7 @@ class ChargePointHandlers:
         request = StopRequest(
             charge_point_id=charge_point_id,
             transaction_id=payload["transactionId"],
-            meter_stop=payload["meterStop"],
+            meter_stop=_register(payload, "meterStop"),
             stopped_at=_timestamp(payload["timestamp"]),
             reason=payload.get("reason"),
             id_tag=payload.get("idTag"),

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from csms.commands import CommandRouter
 from csms.domain.charge_points import (
     check_authorization_key,
     check_charge_point_id,
@@ -15,7 +16,6 @@ from csms.domain.charge_points import (
 )
 from csms.domain.credentials import AUTHORIZATION_KEY_COST, hash_secret
 from csms.errors import AlreadyExists, NotFound
-from csms.gateway.commands import CommandRouter
 from csms.store import charge_points
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,12 @@
 """Who may charge, with bookings: booking codes, drivers' cards, and everyone else.
 
 The CSMS checks an idTag in Authorize (no connector known) and again in StartTransaction (S 5.2:
-the charger may have used a stale cache or been offline). A booking code is good at its charger,
-on its connector, from dispatch until its window ends. During a booking's window, its connector
-is refused to anyone but the booking's code or its driver's cards, whatever the charger let
-through. Wrong codes are counted per charger; too many lock codes (not cards) there for a while.
+the charger may have used a stale cache or been offline). A card (an idTag the CSMS knows) is
+decided by its record; anything else is a booking code, judged by
+:func:`csms.booking.codes.verify_code`. During a booking's window its connector is refused to
+anyone but the booking's code or its driver's cards, whatever the charger let through. Wrong
+codes are counted per charger in PostgreSQL (every node shares the count, a restart keeps it);
+too many lock codes (not cards) there for a while.
 """
 
 from __future__ import annotations
@@ -15,16 +17,23 @@ from datetime import datetime
 
 import asyncpg
 
+from csms.booking import store as bookings
+from csms.booking.codes import UNKNOWN, CodeVerdict, WrongCodeRule, verify_code
+from csms.booking.records import Reservation
 from csms.clock import Clock
-from csms.domain.attempts import WrongCodeLimiter
-from csms.domain.authorization import AuthorizationStatus, IdTagInfo, IdTagRecord, decide
-from csms.domain.reservations import verify_code
+from csms.domain.authorization import (
+    AuthorizationStatus,
+    IdTagInfo,
+    IdTagRecord,
+    decide,
+    normalize_id_tag,
+)
 from csms.store import id_tags
-from csms.store import reservations as bookings
 
 log = logging.getLogger(__name__)
 
 REFUSED = IdTagInfo(AuthorizationStatus.INVALID)
+_LOCKED = CodeVerdict(REFUSED, wrong=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,10 +44,10 @@ class StartDecision:
 
 
 class IdTagVerifier:
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, limiter: WrongCodeLimiter) -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, rule: WrongCodeRule) -> None:
         self._pool = pool
         self._clock = clock
-        self._limiter = limiter
+        self._rule = rule
 
     async def authorize(self, charge_point_id: str, id_tag: str) -> IdTagInfo:
         """``idTagInfo`` for Authorize.req at ``charge_point_id`` (S 4.1)."""
@@ -47,7 +56,7 @@ class IdTagVerifier:
         if record is not None:
             info = decide(record, now)
         else:
-            info, _ = await self._code(self._pool, charge_point_id, None, id_tag, now)
+            info = (await self._code(self._pool, charge_point_id, None, id_tag, now))[0].info
         log.info("authorize %s at %s: %s", _masked(id_tag), charge_point_id, info.status)
         return info
 
@@ -66,21 +75,32 @@ class IdTagVerifier:
         moment it describes.
         """
         record = await id_tags.find(connection, id_tag)
-        booking = await bookings.live_on_connector(connection, charge_point_id, connector_id, at)
         if record is None:
-            info, reservation_id = await self._code(
+            verdict, booking = await self._code(
                 connection, charge_point_id, connector_id, id_tag, at
             )
-            accepted = info.status is AuthorizationStatus.ACCEPTED
-            return StartDecision(info, reservation_id if accepted else None)
+            return StartDecision(verdict.info, booking.id if verdict.accepted and booking else None)
         info = decide(record, self._clock(), has_other_transaction=has_other_transaction)
+        booking = await bookings.live_on_connector(connection, charge_point_id, connector_id, at)
         if booking is None:
             return StartDecision(info, None)
         if _owns(record, booking):
             accepted = info.status is AuthorizationStatus.ACCEPTED
-            return StartDecision(info, booking["id"] if accepted else None)
+            return StartDecision(info, booking.id if accepted else None)
         log.warning("%s/%s is booked: %s refused", charge_point_id, connector_id, _masked(id_tag))
         return StartDecision(REFUSED, None)
+
+    async def stop(
+        self, connection: asyncpg.Connection, started_by: str | None, id_tag: str
+    ) -> IdTagInfo:
+        """``idTagInfo`` for the idTag that stopped a transaction (S 6.50): Accepted for the
+        code or card that started it; another card by its record; anything else is refused."""
+        if started_by is not None and normalize_id_tag(started_by) == normalize_id_tag(id_tag):
+            record = await id_tags.find(connection, id_tag)
+            parent = None if record is None else record.parent_id_tag
+            return IdTagInfo(AuthorizationStatus.ACCEPTED, parent_id_tag=parent)
+        record = await id_tags.find(connection, id_tag)
+        return REFUSED if record is None else decide(record, self._clock())
 
     async def _code(
         self,
@@ -89,25 +109,29 @@ class IdTagVerifier:
         connector_id: int | None,
         code: str,
         at: datetime,
-    ) -> tuple[IdTagInfo, int | None]:
-        """The answer for a booking code, and the booking it names (if any)."""
+    ) -> tuple[CodeVerdict, Reservation | None]:
+        """The verdict for a booking code, and the booking it names (if any)."""
         now = self._clock()
-        if self._limiter.locked(charge_point_id, now):
+        failures = await bookings.count_wrong_codes(
+            executor, charge_point_id, self._rule.counted_since(now)
+        )
+        if self._rule.locked(failures):
             log.warning("%s: code refused, too many wrong codes lately", charge_point_id)
-            return REFUSED, None
-        row = await bookings.find_by_code(executor, code)
-        if row is None:
-            self._limiter.record_failure(charge_point_id, now)
-            return REFUSED, None
-        info = verify_code(bookings.booked_code(row), charge_point_id, connector_id, at)
-        if info.status is AuthorizationStatus.INVALID:
-            self._limiter.record_failure(charge_point_id, now)
-        return info, row["id"]
+            return _LOCKED, None
+        booking = await bookings.find_by_code(executor, charge_point_id, code)
+        verdict = UNKNOWN if booking is None else verify_code(
+            booking.booked_code, charge_point_id, connector_id, at
+        )
+        if verdict.wrong:
+            await bookings.record_wrong_code(
+                executor, charge_point_id, now, self._rule.counted_since(now)
+            )
+        return verdict, booking
 
 
-def _owns(record: IdTagRecord, booking: asyncpg.Record) -> bool:
+def _owns(record: IdTagRecord, booking: Reservation) -> bool:
     """A card belongs to the booking's driver: its group is the booking's parentIdTag."""
-    parent = booking["parent_id_tag"]
+    parent = booking.parent_id_tag
     return (
         parent is not None
         and record.parent_id_tag is not None

@@ -7,7 +7,15 @@ from datetime import datetime
 import asyncpg
 
 from csms.domain.authorization import IdTagRecord
+from csms.errors import AlreadyExists, Conflict
 from csms.store.errors import translated
+
+
+class TooManyCards(Conflict):
+    """The driver has registered as many cards as one may."""
+
+    code = "too_many_cards"
+
 
 _COLUMNS = "id_tag, parent_id_tag, expiry_date, blocked, user_id, created_at"
 
@@ -20,19 +28,52 @@ async def create(
     expiry_date: datetime | None = None,
     blocked: bool = False,
     user_id: int | None = None,
+    max_per_user: int | None = None,
 ) -> asyncpg.Record:
-    with translated():
-        row = await pool.fetchrow(
-            f"""INSERT INTO id_tags (id_tag, parent_id_tag, expiry_date, blocked, user_id)
-                VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}""",
-            id_tag,
-            parent_id_tag,
-            expiry_date,
-            blocked,
-            user_id,
-        )
+    """Store a card. :class:`AlreadyExists` when the name is a card or a live booking code
+    (the same answer for both: it says nothing of anyone's booking); :class:`TooManyCards`
+    when ``user_id`` already has ``max_per_user``."""
+    async with pool.acquire() as connection, connection.transaction():
+        await lock_name(connection, id_tag)
+        if max_per_user is not None and user_id is not None:
+            await connection.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+            held = await connection.fetchval(
+                "SELECT count(*) FROM id_tags WHERE user_id = $1", user_id
+            )
+            if held >= max_per_user:
+                raise TooManyCards(f"a driver may register at most {max_per_user} cards")
+        if await _is_live_code(connection, id_tag):
+            raise AlreadyExists("this idTag is already registered")
+        with translated():
+            row = await connection.fetchrow(
+                f"""INSERT INTO id_tags (id_tag, parent_id_tag, expiry_date, blocked, user_id)
+                    VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}""",
+                id_tag,
+                parent_id_tag,
+                expiry_date,
+                blocked,
+                user_id,
+            )
     assert row is not None
     return row
+
+
+async def lock_name(connection: asyncpg.Connection, name: str) -> None:
+    """Serialise, until the transaction ends, everyone making a card or a booking code of this
+    name (without case): a card and a live code never share one."""
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('csms idTag ' || lower($1), 0))", name
+    )
+
+
+async def _is_live_code(connection: asyncpg.Connection, name: str) -> bool:
+    return bool(
+        await connection.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM reservations WHERE lower(code) = lower($1)
+                              AND status IN ('booked', 'active', 'charging'))""",
+            name,
+        )
+    )
 
 
 async def find(pool: asyncpg.Pool | asyncpg.Connection, id_tag: str) -> IdTagRecord | None:

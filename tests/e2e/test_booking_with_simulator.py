@@ -57,17 +57,23 @@ async def test_driver_books_types_the_code_charges_and_pays(csms: CsmsProcess) -
     cp_id = await bookable_charger(csms)
     driver = await sign_up_driver(csms)
     when = window(starts_in=4)
-    status, found = await csms.request(
-        "GET", f"/api/v1/availability?start={when[0]}&end={when[1]}", token=driver
-    )
-    assert status == 200
-    offers = {c["connector_id"]: c for c in found["connectors"] if c["charge_point_id"] == cp_id}
-    assert sorted(offers) == [1, 2]
-    assert offers[1]["price"]["periods"] and Decimal(offers[1]["price"]["estimate"]["total"]) > 0
 
+    async def search() -> dict[int, Any]:
+        status, found = await csms.request(
+            "GET", f"/api/v1/availability?start={when[0]}&end={when[1]}", token=driver
+        )
+        assert status == 200
+        return {c["connector_id"]: c for c in found["connectors"] if c["charge_point_id"] == cp_id}
+
+    # A window opening in seconds is offered only once the charger is online and reports its
+    # connectors free.
+    assert await search() == {}
     async with SimulatedChargePoint(
         csms.ocpp_url, cp_id, connectors=2, backoff=FAST, config=FAST_METER, strict=True
     ) as cp:
+        offers = await eventually(search, lambda found: sorted(found) == [1, 2])
+        assert offers[1]["price"]["periods"]
+        assert Decimal(offers[1]["price"]["estimate"]["total"]) > 0
         booking = await book(csms, driver, cp_id, 1, when)
         # Nothing is sent to the charger before the window opens ...
         await asyncio.sleep(2)

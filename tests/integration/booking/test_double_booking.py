@@ -47,8 +47,9 @@ async def test_the_database_refuses_an_overlap_written_around_the_api(world: Wor
     with pytest.raises(asyncpg.ExclusionViolationError):
         await world.server.pool.execute(
             """INSERT INTO reservations (user_id, charge_point_id, connector_id, during, code, status,
-                                        price, tariff, timezone)
-               SELECT user_id, charge_point_id, connector_id, $2, '999999', 'booked', price, tariff, timezone
+                                        price, tariff, timezone, site_id)
+               SELECT user_id, charge_point_id, connector_id, $2, '999999', 'booked', price, tariff,
+                      timezone, site_id
                FROM reservations WHERE id = $1""",
             booking["id"],
             Range(start, end),

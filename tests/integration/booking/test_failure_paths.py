@@ -101,6 +101,7 @@ async def test_busy_or_broken_connector_moves_the_booking(world: World, trouble:
     """OCTT 048_1-3: Faulted, Occupied, Unavailable answers to ReserveNow."""
     answers = {1: trouble, 2: "Accepted"}
     async with await world.connect(
+        free=(2,),
         ReserveNow=lambda p: {"status": answers[p["connectorId"]]}
     ) as charger:
         _, booking = await world.book(1)
@@ -272,7 +273,7 @@ async def test_code_at_the_wrong_connector_or_charger_is_refused(world: World) -
 
 
 async def test_connector_faulting_during_an_active_booking_moves_it(world: World) -> None:
-    async with await world.connect() as charger:
+    async with await world.connect(free=(2,)) as charger:
         _, booking = await world.book(1)
         await charger.wait_call("ReserveNow")
         await wait_status(world, booking["id"], "active")

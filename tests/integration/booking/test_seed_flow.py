@@ -12,6 +12,8 @@ from tests.world import World, parse
 async def test_search_book_reserve_charge_complete(world: World) -> None:
     server = world.server
     start, end = world.window(starts_in=0, minutes=60)
+    # A window opening now is offered only at an online charger whose connectors report free.
+    charger = await world.connect(free=(1, 2))
 
     # 1. Search: both connectors free, with the window's price.
     status, found = await server.request(
@@ -34,7 +36,7 @@ async def test_search_book_reserve_charge_complete(world: World) -> None:
     ) == parse(end)
     assert Decimal(price["estimate"]["total"]) > Decimal("1.50")
 
-    async with await world.connect() as charger:
+    async with charger:
         # 2. Book: a code comes back.
         status, booking = await world.book(1, (start, end))
         assert status == 201, booking

@@ -1,4 +1,4 @@
-"""Quotes (the price of a window before booking) and session costs (after charging)."""
+"""Quotes: the price of a window before booking (session costs: tests/unit/booking)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csms.domain.money import round_money
-from csms.domain.pricing import DEFAULT_ENERGY_KWH, quote, quote_to_json, session_cost
+from csms.domain.pricing import DEFAULT_ENERGY_KWH, quote, quote_to_json
 from csms.domain.tariffs import DAYS, Tariff, parse_tariff
 from csms.domain.timestamps import format_timestamp
 from tests.unit.domain.test_tariffs import DST_CHANGES, instants_near_clock_changes, tariff_bodies
@@ -341,118 +341,6 @@ def test_quote_to_json_money_has_two_places(
     ]
 
 
-# --------------------------------------------------------------------------- session_cost
-
-
-def test_flat_session_cost_is_kwh_times_price_plus_fees() -> None:
-    tariff = flat("0.39", time="1.20", session_fee="0.50")
-    start = utc(2026, 5, 4, 8)
-    readings = [(start, D(1000)), (start + timedelta(minutes=90), D(13345))]
-    cost = session_cost(tariff, BERLIN, readings, D("2.00"))
-    assert cost.energy_kwh == D("12.345")
-    # 12.345 x 0.39 = 4.81455; 1.5 h x 1.20 = 1.80; + 2.00 + 0.50 = 9.11455
-    assert cost.total == D("9.11")
-
-
-def test_session_energy_is_spread_evenly_and_priced_by_segment() -> None:
-    # Berlin summer: local 11:00-13:00 is 09:00-11:00 UTC, noon in the middle.
-    tariff = make_tariff(("00:00", "12:00", "0.20", "0"), ("12:00", "24:00", "0.40", "0"))
-    two = [(utc(2026, 5, 4, 9), D(0)), (utc(2026, 5, 4, 11), D(10000))]
-    assert session_cost(tariff, BERLIN, two, D(0)).total == D("3.00")  # 5 x 0.20 + 5 x 0.40
-    # With a reading at 12:30 the first 8 kWh spread over 1.5 h, the last 2 kWh over 0.5 h:
-    # 8 x (2/3 x 0.20 + 1/3 x 0.40) + 2 x 0.40 = 2.1333 + 0.80
-    three = [two[0], (utc(2026, 5, 4, 10, 30), D(8000)), two[1]]
-    cost = session_cost(tariff, BERLIN, three, D(0))
-    assert cost.total == D("2.93")
-    assert cost.energy_kwh == D("10.000")
-
-
-def test_session_time_price_counts_real_hours_across_fall_back() -> None:
-    # 00:00-04:00 Berlin on 2026-10-25 is five real hours.
-    tariff = flat("0", time="1.00")
-    readings = [(utc(2026, 10, 24, 22), D(0)), (utc(2026, 10, 25, 3), D(0))]
-    assert session_cost(tariff, BERLIN, readings, D(0)).total == D("5.00")
-
-
-def test_a_meter_that_goes_backwards_adds_nothing() -> None:
-    tariff = flat("0.50")
-    t = utc(2026, 5, 4, 8)
-    readings = [
-        (t, D(5000)),
-        (t + timedelta(minutes=10), D(6000)),  # +1 kWh
-        (t + timedelta(minutes=20), D(1000)),  # meter replaced: -5 kWh counts as nothing
-        (t + timedelta(minutes=30), D(3000)),  # +2 kWh
-    ]
-    cost = session_cost(tariff, BERLIN, readings, D(0))
-    assert cost.energy_kwh == D("3.000")
-    assert cost.total == D("1.50")
-    backwards = session_cost(tariff, BERLIN, [(t, D(9000)), (t + timedelta(hours=1), D(100))], D(0))
-    assert backwards.energy_kwh == 0
-    assert backwards.total == D("0.00")
-
-
-def test_readings_are_taken_in_time_order() -> None:
-    tariff = make_tariff(("00:00", "12:00", "0.20", "0"), ("12:00", "24:00", "0.40", "0"))
-    ordered = [
-        (utc(2026, 5, 4, 9), D(0)),
-        (utc(2026, 5, 4, 10, 30), D(8000)),
-        (utc(2026, 5, 4, 11), D(10000)),
-    ]
-    shuffled = [ordered[2], ordered[0], ordered[1]]
-    assert session_cost(tariff, BERLIN, shuffled, D(1)) == session_cost(
-        tariff, BERLIN, ordered, D(1)
-    )
-
-
-@pytest.mark.parametrize(
-    "readings",
-    [[], [(utc(2026, 5, 4, 9), D(12000))]],
-    ids=["no readings", "one reading"],
-)
-def test_a_session_without_two_readings_costs_the_fees(
-    readings: list[tuple[datetime, Decimal]],
-) -> None:
-    cost = session_cost(flat("0.39", session_fee="0.75"), BERLIN, readings, D("1.50"))
-    assert cost.energy_kwh == 0
-    assert cost.total == D("2.25")
-
-
-def test_readings_at_the_same_instant_are_still_priced() -> None:
-    tariff = flat("0.39")
-    t = utc(2026, 5, 4, 10)
-    readings = [(t, D(0)), (t + timedelta(hours=1), D(10000)), (t + timedelta(hours=1), D(12000))]
-    cost = session_cost(tariff, BERLIN, readings, D(0))
-    assert cost.energy_kwh == D("12.000")
-    assert cost.total == D("4.68")
-
-
-def test_a_session_with_a_stuck_clock_is_still_priced() -> None:
-    t = utc(2026, 5, 4, 10)
-    cost = session_cost(flat("0.39"), BERLIN, [(t, D(0)), (t, D(5000))], D(0))
-    assert str(cost.energy_kwh) == "5.000"
-    assert cost.total == D("1.95")
-
-
-@st.composite
-def meter_readings(draw: st.DrawFn, monotone: bool) -> list[tuple[datetime, Decimal]]:
-    """Readings at strictly increasing times (multiples of 36 s: whole hundredths of an hour)."""
-    start = draw(window_starts)
-    steps = draw(st.lists(st.integers(1, 500), min_size=1, max_size=8))
-    if monotone:
-        base = draw(st.integers(0, 10**7))
-        values = [base]
-        for _ in steps:
-            values.append(values[-1] + draw(st.integers(0, 30000)))
-    else:
-        values = draw(
-            st.lists(st.integers(0, 10**6), min_size=len(steps) + 1, max_size=len(steps) + 1)
-        )
-    times = [start]
-    for step in steps:
-        times.append(times[-1] + timedelta(seconds=36 * step))
-    return [(t, D(v)) for t, v in zip(times, values, strict=True)]
-
-
 @st.composite
 def flat_tariffs(draw: st.DrawFn) -> Tariff:
     """One price all week, though written as several periods (the segments must merge)."""
@@ -469,43 +357,4 @@ def flat_tariffs(draw: st.DrawFn) -> Tariff:
             for a, b in itertools.pairwise(edges)
         ),
         session_fee=session_fee,
-    )
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    flat_tariffs(),
-    st.sampled_from([BERLIN, ZoneInfo("America/New_York")]),
-    meter_readings(monotone=False),
-    st.sampled_from([D(0), D("1.25"), D("3.40")]),
-)
-def test_flat_session_cost_has_a_closed_form(
-    tariff: Tariff, zone: ZoneInfo, readings: list[tuple[datetime, Decimal]], fee: Decimal
-) -> None:
-    [p] = {(p.energy_price_per_kwh, p.time_price_per_hour) for p in tariff.periods}
-    energy_price, time_price = p
-    kwh = sum((max(b[1] - a[1], D(0)) for a, b in itertools.pairwise(readings)), D(0)) / 1000
-    hours = D((readings[-1][0] - readings[0][0]).total_seconds()) / 3600
-    cost = session_cost(tariff, zone, readings, fee)
-    assert cost.energy_kwh == kwh.quantize(D("0.001"))
-    assert cost.total == round_money(
-        fee + tariff.session_fee + kwh * energy_price + hours * time_price
-    )
-
-
-@settings(max_examples=60, deadline=None)
-@given(flat_tariffs(), meter_readings(monotone=True), st.data())
-def test_splitting_readings_does_not_change_a_flat_cost(
-    tariff: Tariff, readings: list[tuple[datetime, Decimal]], data: st.DataObject
-) -> None:
-    finer = [readings[0]]
-    for (t0, v0), (t1, v1) in itertools.pairwise(readings):
-        if t1 - t0 > timedelta(seconds=1) and data.draw(st.booleans()):
-            seconds = data.draw(st.integers(1, int((t1 - t0).total_seconds()) - 1))
-            value = data.draw(st.integers(int(v0), int(v1)))
-            finer.append((t0 + timedelta(seconds=seconds), D(value)))
-        finer.append((t1, v1))
-    assume(len(finer) > len(readings))
-    assert session_cost(tariff, BERLIN, finer, D("0.80")) == session_cost(
-        tariff, BERLIN, readings, D("0.80")
     )

@@ -1,0 +1,77 @@
+"""The typed rows of bookings that the rest of csms sees (the store converts to them)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from csms.booking.codes import BookedCode
+from csms.booking.states import ReservationStatus
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reservation:
+    id: int
+    user_id: int
+    site_id: int
+    charge_point_id: str
+    connector_id: int
+    start: datetime
+    end: datetime
+    code: str
+    status: ReservationStatus
+    status_reason: str | None
+    #: The quote booked at (API.md ``price``) and the tariff it came from.
+    price: dict[str, Any]
+    tariff: dict[str, Any]
+    timezone: str
+    parent_id_tag: str | None
+    idempotency_key: str | None
+    #: When ReserveNow was sent to the current connector (the code works from then).
+    dispatched_at: datetime | None
+    #: Reserved on the charger itself (cancelling must send CancelReservation).
+    on_charger: bool
+    dispatch_attempts: int
+    redispatches: int
+    transaction_id: int | None
+    energy_kwh: Decimal | None
+    cost: Decimal | None
+    cost_breakdown: dict[str, Any] | None
+    created_at: datetime
+
+    @property
+    def booked_code(self) -> BookedCode:
+        return BookedCode(
+            reservation_id=self.id,
+            charge_point_id=self.charge_point_id,
+            connector_id=self.connector_id,
+            start=self.start,
+            end=self.end,
+            status=self.status,
+            dispatched_at=self.dispatched_at,
+            parent_id_tag=self.parent_id_tag,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    at: datetime
+    status: ReservationStatus
+    reason: str
+    charge_point_id: str
+    connector_id: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BookableConnector:
+    charge_point_id: str
+    connector_id: int
+    connector_type: str
+    max_power_kw: Decimal
+    site_id: int
+    site_name: str
+    timezone: str
+    #: The site's tariff as stored (``csms.store.tariffs.from_row`` reads it).
+    tariff: Any
