@@ -18,6 +18,9 @@ from csms.booking.states import ReservationStatus
 from csms.domain.authorization import AuthorizationStatus, IdTagInfo
 
 CODE_LENGTH = 6
+#: A charger's clock is off by a little, and many stamp whole seconds: a code presented this
+#: little before it became valid is taken as valid (it is no guess either way).
+CLOCK_SLACK = timedelta(seconds=60)
 S = ReservationStatus
 
 
@@ -95,7 +98,7 @@ def verify_code(
             return CodeVerdict(accepted, wrong=False)
         concurrent = IdTagInfo(AuthorizationStatus.CONCURRENT_TX, booking.end)
         return CodeVerdict(concurrent, wrong=False)
-    valid_from = min(booking.start, booking.dispatched_at or booking.start)
+    valid_from = min(booking.start, booking.dispatched_at or booking.start) - CLOCK_SLACK
     if not same_connector or now < valid_from:
         return CodeVerdict(IdTagInfo(AuthorizationStatus.INVALID), wrong=False)
     return CodeVerdict(accepted, wrong=False)

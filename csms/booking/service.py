@@ -247,7 +247,11 @@ class Booking:
             found = await store.live_on_connector(self._pool, charge_point_id, connector_id, now)
             return [found] if found is not None and found.status is not S.CHARGING else []
         # No connector named: the charger picks one, so any booked connector is at stake.
-        where = ListFilter(charge_point_id=charge_point_id, overlaps_from=now, overlaps_to=now)
+        where = ListFilter(
+            charge_point_id=charge_point_id,
+            overlaps_from=now,
+            overlaps_to=now + timedelta(microseconds=1),
+        )
         bookings = await store.list_page(self._pool, where, before=None, limit=100)
         return [b for b in bookings if b.status in (S.BOOKED, S.ACTIVE) and b.start <= now]
 

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csms.booking.codes import (
+    CLOCK_SLACK,
     CODE_LENGTH,
     UNKNOWN,
     BookedCode,
@@ -192,10 +193,13 @@ def test_while_charging_the_code_works_at_its_connector_only() -> None:
 @pytest.mark.parametrize("connector_id", [2, None])
 def test_before_dispatch_and_before_the_window_a_code_is_invalid(connector_id: int | None) -> None:
     not_sent = booking(S.BOOKED, dispatched_at=None)
-    assert verify_code(not_sent, "CP-1", connector_id, START - timedelta(minutes=1)) == NOT_HERE
+    assert verify_code(not_sent, "CP-1", connector_id, START - timedelta(minutes=2)) == NOT_HERE
     assert verify_code(not_sent, "CP-1", connector_id, START - timedelta(days=3)) == NOT_HERE
     sent = booking(S.ACTIVE, dispatched_at=START - LEAD)
-    assert verify_code(sent, "CP-1", connector_id, START - LEAD - timedelta(seconds=1)) == NOT_HERE
+    early = START - LEAD - CLOCK_SLACK - timedelta(seconds=1)
+    assert verify_code(sent, "CP-1", connector_id, early) == NOT_HERE
+    # A whole-second stamp (or a clock a little off) just before it is still good.
+    assert verify_code(sent, "CP-1", connector_id, START - LEAD - CLOCK_SLACK) == ACCEPTED
 
 
 @pytest.mark.parametrize("connector_id", [2, None])
@@ -211,7 +215,7 @@ def test_inside_the_window_a_late_dispatch_does_not_invalidate_the_code() -> Non
     says 10:02 and is judged at 10:02: inside the window, so Accepted."""
     late = booking(S.ACTIVE, dispatched_at=START + timedelta(minutes=5))
     assert verify_code(late, "CP-1", 2, START + timedelta(minutes=2)) == ACCEPTED
-    assert verify_code(late, "CP-1", 2, START - timedelta(seconds=1)) == NOT_HERE
+    assert verify_code(late, "CP-1", 2, START - CLOCK_SLACK - timedelta(seconds=1)) == NOT_HERE
 
 
 statuses = st.sampled_from(list(S))
@@ -242,7 +246,7 @@ def test_verify_code_answers(
     verdict = verify_code(b, charger, connector_id, now)
     info = verdict.info
     here = connector_id in (None, 0, booked_connector) or booked_connector == 0
-    valid_from = START if dispatched_at is None else min(START, dispatched_at)
+    valid_from = (START if dispatched_at is None else min(START, dispatched_at)) - CLOCK_SLACK
     wrong = True
     if status in (S.CANCELLED, S.FAILED):
         expected = A.BLOCKED
