@@ -167,24 +167,25 @@ class LiveFeed:
         ]
 
     async def _bookings(self, connection: asyncpg.Connection) -> list[Event]:
+        """Every transition of a booking, in order — a move and the reservation that follows it
+        a millisecond later are two events, so the driver learns where it went and why."""
         rows = await connection.fetch(
-            """SELECT id, user_id, status, status_reason, charge_point_id, connector_id, updated_at
-               FROM reservations WHERE updated_at > $1""",
+            """SELECT h.id AS history_id, r.id, r.user_id, h.status, h.reason AS status_reason,
+                      h.charge_point_id, h.connector_id, h.at AS updated_at
+               FROM reservation_history h JOIN reservations r ON r.id = h.reservation_id
+               WHERE h.at > $1 ORDER BY h.id""",
             self._since["bookings"],
         )
         self._advance("bookings", max((r["updated_at"] for r in rows), default=None))
-        events = []
-        for row in rows:
-            state = (
-                row["status"],
-                row["status_reason"],
-                row["charge_point_id"],
-                row["connector_id"],
+        return [
+            Event(
+                "reservation",
+                {k: v for k, v in dict(row).items() if k not in ("user_id", "history_id")},
+                owner=row["user_id"],
             )
-            if self._fresh(("reservation", row["id"]), state):
-                data = {k: v for k, v in dict(row).items() if k != "user_id"}
-                events.append(Event("reservation", data, owner=row["user_id"]))
-        return events
+            for row in rows
+            if self._fresh(("transition", row["history_id"]), True)
+        ]
 
     async def _meters(self, connection: asyncpg.Connection) -> list[Event]:
         rows = await connection.fetch(

@@ -22,6 +22,8 @@ COMMENT ON COLUMN reservations.dispatched_at IS
 -- Every transition says why.
 UPDATE reservation_history SET reason = 'booked' WHERE reason IS NULL;
 ALTER TABLE reservation_history ALTER COLUMN reason SET NOT NULL;
+-- The live feed publishes every transition (csms.live_feed), found by time.
+CREATE INDEX reservation_history_at ON reservation_history (at);
 
 -- Wrong codes typed at a charger, counted by every node alike and kept across restarts.
 CREATE TABLE wrong_codes (

@@ -4,7 +4,9 @@ booked connectors, and moves that never bounce."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from tests.integration.api.test_events import listening
 from tests.integration.booking.test_failure_paths import wait_status
 from tests.waiting import eventually
 from tests.world import World
@@ -96,16 +98,24 @@ async def test_a_charger_that_refuses_sends_the_booking_to_another_charger(world
     other = await world.add_charger(connectors=1)
     offline = await world.add_charger(connectors=1)
     assert offline  # registered, never connected: never a place to move to
-    async with await world.connect(
-        free=(1, 2), ReserveNow=lambda p: {"status": "Rejected"}
-    ), await world.connect(other, free=(1,)) as second:
+    async with (
+        listening(world.server.http_url, world.driver) as stream,
+        await world.connect(free=(1, 2), ReserveNow=lambda p: {"status": "Rejected"}),
+        await world.connect(other, free=(1,)) as second,
+    ):
         _, booking = await world.book(1)
         moved_to = await second.wait_call("ReserveNow")
         assert moved_to["reservationId"] == booking["id"]
         moved = await wait_status(world, booking["id"], "active")
+        why = f"moved to {other} connector 1: the charger refused the reservation"
+        # The driver's live stream says where the booking went and why.
+        told = await eventually(
+            lambda: _async(stream.of("reservation")),
+            lambda events: any(e.get("status_reason") == why for e in events),
+        )
+    assert any(e["charge_point_id"] == other and e["id"] == booking["id"] for e in told)
     assert (moved["charge_point_id"], moved["connector_id"]) == (other, 1)
-    assert any(h["reason"].startswith(f"moved to {other} connector 1: the charger refused")
-               for h in moved["history"])
+    assert why in [h["reason"] for h in moved["history"]]
 
 
 async def test_a_window_opening_now_is_not_offered_at_an_offline_or_silent_charger(
@@ -122,3 +132,7 @@ async def test_a_window_opening_now_is_not_offered_at_an_offline_or_silent_charg
     async with await world.connect(free=(2,)):
         assert await offered() == [2]  # connector 1 never said it is free
     await eventually(offered, lambda found: found == [])  # offline again
+
+
+async def _async(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return value
