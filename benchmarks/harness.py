@@ -154,6 +154,9 @@ class Harness:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # ``python -m`` imports from the working directory first: without this, the
+            # checkout's own csms would shadow ``source``.
+            cwd=options.source,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         log.close()
