@@ -140,6 +140,25 @@ def _assemble(app: web.Application, live: LiveStateWriter) -> None:
     settings, pool, clock = app[SETTINGS], app[POOL], app[CLOCK]
     registry = app[REGISTRY] = Registry()
     router = app[COMMANDS] = LocalCommandRouter(registry, settings.call_timeout)
+    handlers, scheduler = _booking_parts(app, router, live)
+    app[GATEWAY] = Gateway(
+        pool=pool,
+        registry=registry,
+        live=live,
+        handlers=handlers.table(),
+        clock=clock,
+        auto_register=settings.auto_register,
+        max_message_bytes=settings.max_body_bytes,
+        on_connect=scheduler.charger_connected,
+    )
+    app[LIVE_FEED] = LiveFeed(pool)
+
+
+def _booking_parts(
+    app: web.Application, router: LocalCommandRouter, live: LiveStateWriter
+) -> tuple[ChargePointHandlers, Scheduler]:
+    """Everything that moves a booking, wired to one verifier and one transaction service."""
+    settings, pool, clock = app[SETTINGS], app[POOL], app[CLOCK]
     rule = WrongCodeRule(
         settings.wrong_code_limit, timedelta(seconds=settings.wrong_code_window_seconds)
     )
@@ -154,6 +173,8 @@ def _assemble(app: web.Application, live: LiveStateWriter) -> None:
         call_timeout=settings.call_timeout,
         settle=transactions.settle_abandoned,
     )
+    lead = timedelta(seconds=settings.reserve_lead_seconds)
+    app[BOOKING] = Booking(pool, router, clock, settings.window_rules(), lead)
     watch = ConnectorWatch(pool, clock, transactions.settle_abandoned)
     handlers = ChargePointHandlers(
         pool,
@@ -164,19 +185,7 @@ def _assemble(app: web.Application, live: LiveStateWriter) -> None:
         transactions=transactions,
         on_connector_status=watch.status_changed,
     )
-    lead = timedelta(seconds=settings.reserve_lead_seconds)
-    app[BOOKING] = Booking(pool, router, clock, settings.window_rules(), lead)
-    app[GATEWAY] = Gateway(
-        pool=pool,
-        registry=registry,
-        live=live,
-        handlers=handlers.table(),
-        clock=clock,
-        auto_register=settings.auto_register,
-        max_message_bytes=settings.max_body_bytes,
-        on_connect=scheduler.charger_connected,
-    )
-    app[LIVE_FEED] = LiveFeed(pool)
+    return handlers, scheduler
 
 
 async def _close_connections(app: web.Application) -> None:

@@ -292,13 +292,12 @@ class Scheduler:
         on_charger: bool,
         now: datetime,
     ) -> None:
-        done = {"claimed_until": None}
         if decision.step in (NextStep.ACTIVATE, NextStep.ENFORCE_LOCALLY):
             await store.transition(
                 connection, booking.id, S.ACTIVE, decision.reason, now, expect=(S.BOOKED,),
                 dispatched_at=booking.dispatched_at or now, on_charger=on_charger,
                 dispatch_attempts=booking.dispatch_attempts + 1, next_action_at=booking.end,
-                **done,
+                claimed_until=None,
             )
         elif decision.step is NextStep.RETRY:
             if decision.reason != booking.status_reason:
@@ -309,7 +308,7 @@ class Scheduler:
         else:
             await store.transition(
                 connection, booking.id, S.FAILED, decision.reason, now,
-                next_action_at=None, **done,
+                next_action_at=None, claimed_until=None,
             )
 
     async def charger_connected(self, charge_point_id: str) -> None:
