@@ -222,7 +222,11 @@ class Transactions:
         assert register is not None
         await store.set_energy(connection, transaction_id, energy_wh(priced_readings(register)))
         booking = await bookings.of_transaction(connection, transaction_id)
-        if booking is not None and booking.transaction_id == transaction_id:
+        if booking is None:
+            return
+        # The booking's current session ended, or an earlier one of a booking already settled
+        # was corrected by its late StopTransaction: either way the booking is (re)settled.
+        if booking.transaction_id == transaction_id or booking.status is S.COMPLETED:
             await _settle(connection, booking, now, reason)
 
     async def settle_abandoned(

@@ -12,6 +12,7 @@ from typing import Any
 from csms.domain.timestamps import format_timestamp
 from tests.charger_stub import ChargerStub
 from tests.integration.booking.test_failure_paths import wait_status
+from tests.waiting import eventually
 from tests.world import World, parse
 
 BIG = 2**63 - 1
@@ -179,3 +180,27 @@ async def test_pricing_a_session_from_year_1000_stalls_no_other_charger(world: W
         await stopping
     await wait_status(world, booking["id"], "completed")
     assert max(round_trips) < 1.0, round_trips  # generous; measured in milliseconds here
+
+
+async def test_a_late_stop_for_a_lost_transaction_settles_the_booking_again(
+    world: World,
+) -> None:
+    """The charger lost touch, not its Stop: a new start closed the old transaction, the booking
+    completed, and only then does the old transaction's own StopTransaction arrive."""
+    async with await world.connect() as charger:
+        booking, begin, first = await charging(world, charger)
+        at = parse(begin)
+        world.clock.advance(minutes=10)
+        second = await start(charger, booking["code"], _after(at, 10), 0)
+        world.clock.advance(minutes=10)
+        await charger.result("StopTransaction", {"transactionId": second["transactionId"],
+            "meterStop": 2000, "timestamp": _after(at, 20), "reason": "Local"})
+        await wait_status(world, booking["id"], "completed")
+        await charger.result("StopTransaction", {"transactionId": first,
+            "meterStop": 3000, "timestamp": _after(at, 9), "reason": "PowerLoss"})
+        done = await eventually(lambda: world.reservation(booking["id"]),
+                                lambda r: r["energy_kwh"] == "5.000")
+    rows = {row["id"]: row for row in await transactions(world)}
+    assert rows[first]["stop_reason"] == "PowerLoss"  # the charger's own Stop replaced ours
+    assert sum(rows[t]["energy_wh"] for t in (first, second["transactionId"])) == 5000
+    assert done["history"][-1]["reason"].startswith("settled again")
