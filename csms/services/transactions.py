@@ -263,13 +263,21 @@ class Transactions:
         transaction_id: int | None,
         samples: list[Sample],
     ) -> None:
-        await store.add_meter_values(
+        transaction = as_int32_id(transaction_id)
+        late = await store.add_meter_values(
             self._pool,
             charge_point_id=charge_point_id,
             connector_id=connector_id,
-            transaction_id=as_int32_id(transaction_id),
+            transaction_id=transaction,
             samples=samples,
         )
+        if late and transaction is not None:
+            # Readings of a session already closed (queued offline, or its Stop was lost):
+            # its energy, and a booking it settled, are priced again with them.
+            async with self._pool.acquire() as connection, connection.transaction():
+                await self._closed(
+                    connection, transaction, self._clock(), "late readings of the session"
+                )
 
 
 async def _link(

@@ -264,23 +264,28 @@ async def add_meter_values(
     connector_id: int | None,
     transaction_id: int | None,
     samples: list[Sample],
-) -> None:
+) -> bool:
     """Store samples; ones already stored are skipped. An unknown transaction id is not linked.
+    True when the samples belong to a transaction that is already closed (they came late).
 
     ``connector_id`` None means: the connector of the transaction (StopTransaction's
     transactionData names no connector).
     """
     if not samples:
-        return
-    await connection.execute(
-        """WITH tx AS (SELECT id, connector_id FROM transactions
-                       WHERE id = $3 AND charge_point_id = $1)
-           INSERT INTO meter_values (charge_point_id, connector_id, transaction_id, sampled_at,
-                                     measurand, phase, location, context, format, unit, value)
-           SELECT $1, COALESCE($2, (SELECT connector_id FROM tx), 0), (SELECT id FROM tx), s.*
-           FROM unnest($4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
-                       $9::text[], $10::text[], $11::text[]) AS s
-           ON CONFLICT ON CONSTRAINT meter_values_once DO NOTHING""",
+        return False
+    late: bool | None = await connection.fetchval(
+        """WITH tx AS (SELECT id, connector_id, stopped_at FROM transactions
+                       WHERE id = $3 AND charge_point_id = $1),
+           stored AS (
+               INSERT INTO meter_values (charge_point_id, connector_id, transaction_id,
+                                         sampled_at, measurand, phase, location, context,
+                                         format, unit, value)
+               SELECT $1, COALESCE($2, (SELECT connector_id FROM tx), 0), (SELECT id FROM tx),
+                      s.*
+               FROM unnest($4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
+                           $9::text[], $10::text[], $11::text[]) AS s
+               ON CONFLICT ON CONSTRAINT meter_values_once DO NOTHING)
+           SELECT stopped_at IS NOT NULL FROM tx""",
         charge_point_id,
         connector_id,
         transaction_id,
@@ -293,6 +298,7 @@ async def add_meter_values(
         [s.unit for s in samples],
         [s.value for s in samples],
     )
+    return bool(late)
 
 
 #: Energy so far: as priced once stopped; while open, the latest plausible register reading.

@@ -204,3 +204,24 @@ async def test_a_late_stop_for_a_lost_transaction_settles_the_booking_again(
     assert rows[first]["stop_reason"] == "PowerLoss"  # the charger's own Stop replaced ours
     assert sum(rows[t]["energy_wh"] for t in (first, second["transactionId"])) == 5000
     assert done["history"][-1]["reason"].startswith("settled again")
+
+
+async def test_late_readings_of_a_closed_transaction_are_priced_in_both_views(
+    world: World,
+) -> None:
+    """Readings a charger queued for a session the CSMS has already closed (its Stop was lost)
+    count in that transaction's energy and in the booking's, alike."""
+    async with await world.connect() as charger:
+        booking, begin, first = await charging(world, charger)
+        at = parse(begin)
+        world.clock.advance(minutes=10)
+        second = await start(charger, booking["code"], _after(at, 10), 0)
+        await charger.result("MeterValues", {"connectorId": 1, "transactionId": first,
+            "meterValue": [{"timestamp": _after(at, 8), "sampledValue": [{"value": "1500"}]}]})
+        world.clock.advance(minutes=10)
+        await charger.result("StopTransaction", {"transactionId": second["transactionId"],
+            "meterStop": 2000, "timestamp": _after(at, 20), "reason": "Local"})
+    done = await wait_status(world, booking["id"], "completed")
+    rows = {row["id"]: row for row in await transactions(world)}
+    assert rows[first]["energy_wh"] == 1500
+    assert done["energy_kwh"] == "3.500"
