@@ -62,7 +62,3 @@ def can_become(current: ReservationStatus, target: ReservationStatus) -> bool:
 def allowed_from(target: ReservationStatus) -> frozenset[ReservationStatus]:
     """The states from which a booking may become ``target``."""
     return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
-
-
-def is_live(status: ReservationStatus) -> bool:
-    return status in LIVE

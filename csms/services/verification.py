@@ -95,11 +95,10 @@ class IdTagVerifier:
     ) -> IdTagInfo:
         """``idTagInfo`` for the idTag that stopped a transaction (S 6.50): Accepted for the
         code or card that started it; another card by its record; anything else is refused."""
+        record = await id_tags.find(connection, id_tag)
         if started_by is not None and normalize_id_tag(started_by) == normalize_id_tag(id_tag):
-            record = await id_tags.find(connection, id_tag)
             parent = None if record is None else record.parent_id_tag
             return IdTagInfo(AuthorizationStatus.ACCEPTED, parent_id_tag=parent)
-        record = await id_tags.find(connection, id_tag)
         return REFUSED if record is None else decide(record, self._clock())
 
     async def _code(
