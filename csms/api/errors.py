@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler
 
 from csms import errors
 from csms.api.encoding import json_response
+from csms.store.errors import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,27 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, **extra: object) -> web.Response:
+#: Seconds a client is asked to wait while the database is away (it restarts within seconds).
+DATABASE_RETRY_AFTER = 5
+
+
+def error_response(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: object
+) -> web.Response:
     body: dict[str, object] = {"code": code, "message": message, **extra}
-    headers = {"WWW-Authenticate": 'Bearer realm="csms"'} if status == 401 else None
-    return json_response({"error": body}, status=status, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="csms"'
+    return json_response({"error": body}, status=status, headers=headers or None)
+
+
+def _database_unavailable(message: str) -> web.Response:
+    return error_response(
+        503,
+        errors.DatabaseUnavailable.code,
+        message,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
 
 
 def status_of(error: errors.CsmsError) -> int:
@@ -55,6 +73,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(
             502, error.code, error.message, ocpp_error_code=error.error_code, details=error.details
         )
+    except errors.DatabaseUnavailable as error:
+        return _database_unavailable(error.message)
     except errors.CsmsError as error:
         return error_response(status_of(error), error.code, error.message)
     except web.HTTPException as error:
@@ -62,6 +82,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = _HTTP_CODES.get(error.status, "http_error")
         return error_response(error.status, code, error.reason)
-    except Exception:
+    except Exception as error:
+        if is_unavailable(error):
+            log.warning("%s %s: database unavailable: %r", request.method, request.path, error)
+            return _database_unavailable("the database is unavailable; try again shortly")
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, "internal_error", "internal error")

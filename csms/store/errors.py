@@ -9,6 +9,22 @@ import asyncpg
 
 from csms.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
 
+#: What PostgreSQL (or the road to it) answers while it is down, restarting or overloaded.
+_UNAVAILABLE = (
+    OSError,  # refused, reset, or the socket file gone while the server restarts
+    TimeoutError,
+    asyncpg.PostgresConnectionError,  # class 08, and a connection closed under us
+    asyncpg.exceptions.OperatorInterventionError,  # 57P: shutting down, starting up
+    asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk full
+    asyncpg.InterfaceError,  # "connection is closed", "pool is closing"
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot be used right now (worth retrying later),
+    as opposed to a statement it refused."""
+    return isinstance(error, _UNAVAILABLE)
+
 #: Constraint name → the domain error it means. Unnamed constraints fall back by class.
 _BY_CONSTRAINT: dict[str, tuple[type[Exception], str]] = {
     "users_email": (AlreadyExists, "a user with this email already exists"),
