@@ -8,7 +8,7 @@ only its own paths.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -27,37 +27,43 @@ from csms.api import (
     sites,
     transactions,
 )
-from csms.api.auth import auth_middleware
+from csms.api.auth import auth_middleware, install_limits
 from csms.api.context import (
     BOOKING,
     CLOCK,
     COMMANDS,
+    EMBEDDED_POSTGRES,
     GATEWAY,
+    GUARD,
     LIVE_FEED,
     LIVE_STATE,
     POOL,
     REGISTRY,
     SCHEDULER,
     SETTINGS,
+    WORKERS,
 )
 from csms.api.errors import error_middleware
 from csms.booking.codes import WrongCodeRule
 from csms.booking.reconcile import ConnectorWatch
-from csms.booking.scheduler import Scheduler
 from csms.booking.service import Booking
 from csms.clock import Clock, system_clock
 from csms.gateway import schemas
 from csms.gateway.commands import LocalCommandRouter
+from csms.gateway.guard import ConnectionGuard
 from csms.gateway.handlers import ChargePointHandlers
 from csms.gateway.registry import Registry
 from csms.gateway.transport import Gateway
-from csms.live_feed import LiveFeed
 from csms.services.transactions import Transactions
 from csms.services.verification import IdTagVerifier
 from csms.settings import Settings
 from csms.store.database import create_pool, database_url
-from csms.store.live_state import LiveStateWriter
 from csms.store.migrations import migrate
+from csms.workers.live_feed import LiveFeed
+from csms.workers.live_state import LiveStateWriter
+from csms.workers.scheduler import Scheduler
+from csms.workers.supervisor import Supervisor
+from csms.workers.token_purge import purge_tokens
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +71,21 @@ OCPP_PREFIX = "/ocpp/"
 
 
 def create_app(settings: Settings, clock: Clock = system_clock) -> web.Application:
+    guard = ConnectionGuard(
+        timeout=settings.handshake_timeout, per_address=settings.max_pending_per_address
+    )
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[error_middleware, _port_middleware(settings), auth_middleware],
+        middlewares=[error_middleware, _port_middleware(settings, guard), auth_middleware],
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    install_limits(app)
+    app[GUARD] = guard
+    app[WORKERS] = Supervisor()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_gateway)
+    app.cleanup_ctx.append(_workers)
     app.on_shutdown.append(_close_connections)
     for module in (service, accounts, sites, charge_points, id_tags, transactions, booking, events):
         app.router.add_routes(module.routes)
@@ -85,14 +98,19 @@ async def _ocpp(request: web.Request) -> web.StreamResponse:
     return await request.app[GATEWAY].handle(request)
 
 
-def _port_middleware(settings: Settings) -> Middleware:
+def _port_middleware(settings: Settings, guard: ConnectionGuard) -> Middleware:
     @web.middleware
     async def separate_ports(request: web.Request, handler: Handler) -> web.StreamResponse:
+        ocpp = request.path.startswith(OCPP_PREFIX)
         if settings.http_port != settings.ocpp_port:
             sockname = request.transport.get_extra_info("sockname") if request.transport else None
             port = sockname[1] if sockname else None
-            if (port == settings.ocpp_port) != request.path.startswith(OCPP_PREFIX):
+            if (port == settings.ocpp_port) != ocpp:
                 raise web.HTTPNotFound()
+        if not ocpp:
+            # An HTTP client has sent a whole request: keep-alive limits apply from here.
+            # An OCPP connection is admitted once its upgrade completes (the gateway).
+            guard.admit(request.transport)
         return await handler(request)
 
     return separate_ports
@@ -100,12 +118,19 @@ def _port_middleware(settings: Settings) -> Middleware:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    async with database_url(settings.database_url, settings.data_dir) as url:
-        pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    async with database_url(settings.database_url, settings.data_dir) as (url, embedded):
+        pool = await create_pool(
+            url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            patience=settings.db_start_patience,
+        )
         try:
             async with pool.acquire() as connection:
                 await migrate(connection)
             app[POOL] = pool
+            if embedded is not None:
+                app[EMBEDDED_POSTGRES] = embedded
             yield
         finally:
             await pool.close()
@@ -120,20 +145,27 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
     )
     await live.start_node()
     _assemble(app, live)
-    workers = [
-        asyncio.create_task(live.run(), name="live-state"),
-        asyncio.create_task(app[SCHEDULER].run(), name="scheduler"),
-        asyncio.create_task(app[LIVE_FEED].run(), name="live-feed"),
-    ]
     try:
         yield
     finally:
-        for worker in workers:
-            worker.cancel()
-        for worker in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
         await live.stop_node()
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    """The background workers, supervised; stopped before the gateway and the database."""
+    supervisor = app[WORKERS]
+    embedded = app.get(EMBEDDED_POSTGRES)
+    if embedded is not None:
+        supervisor.start("embedded-postgres", embedded.watch)
+    supervisor.start("live-state", app[LIVE_STATE].run)
+    supervisor.start("scheduler", app[SCHEDULER].run)
+    supervisor.start("live-feed", app[LIVE_FEED].run)
+    supervisor.start("idle-connections", app[GATEWAY].sweep_idle)
+    supervisor.start("token-purge", functools.partial(purge_tokens, app[POOL], app[CLOCK]))
+    try:
+        yield
+    finally:
+        await supervisor.stop()
 
 
 def _assemble(app: web.Application, live: LiveStateWriter) -> None:
@@ -149,6 +181,9 @@ def _assemble(app: web.Application, live: LiveStateWriter) -> None:
         clock=clock,
         auto_register=settings.auto_register,
         max_message_bytes=settings.max_body_bytes,
+        guard=app[GUARD],
+        ping_interval=settings.ws_ping_interval or None,
+        idle_after=settings.idle_after(),
         on_connect=scheduler.charger_connected,
     )
     app[LIVE_FEED] = LiveFeed(pool)

@@ -20,6 +20,7 @@ from csms.services import charge_points as charge_point_service
 from csms.settings import Settings
 from csms.store import id_tags, sites
 from csms.store.database import create_pool, database_url
+from csms.store.errors import is_unavailable
 from csms.store.migrations import migrate
 
 
@@ -36,12 +37,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         _install_uvloop()
-        return asyncio.run(args.run(settings, args))  # type: ignore[no-any-return]
+        return _run(settings, args)
     except CsmsError as error:
         print(f"csms: {error.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(args.run(settings, args))  # type: ignore[no-any-return]
+    except Exception as error:
+        if not (is_unavailable(error) and settings.database_url is None and args.run != _serve):
+            raise
+    # The embedded server this command joined stopped with the csms that ran it (it dies with
+    # its owner): once more, on a server of its own. Commands are safe to repeat.
+    logging.getLogger(__name__).warning("the embedded PostgreSQL went away; running again")
+    return asyncio.run(args.run(settings, args))  # type: ignore[no-any-return]
 
 
 def _install_uvloop() -> None:
@@ -116,7 +129,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 @contextlib.asynccontextmanager
 async def _pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    async with database_url(settings.database_url, settings.data_dir) as url:
+    async with database_url(settings.database_url, settings.data_dir) as (url, _):
         pool = await create_pool(url, min_size=1, max_size=2)
         try:
             async with pool.acquire() as connection:

@@ -63,6 +63,16 @@ class Forbidden(CsmsError):
     code = "forbidden"
 
 
+class RateLimited(CsmsError):
+    """Too many requests of this kind; ``retry_after`` says in how many seconds to try again."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ChargePointNotConnected(CsmsError):
     """The charge point has no open connection to the CSMS."""
 

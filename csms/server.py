@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from csms.api.context import POOL
+from csms.api.context import GUARD, POOL
 from csms.app import create_app
 from csms.clock import Clock, system_clock
+from csms.gateway.guard import ConnectionGuard
 from csms.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,18 +34,71 @@ def ocpp_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+class GuardedSite(web.BaseSite):
+    """A TCP site whose connections are watched by a :class:`ConnectionGuard` until admitted."""
+
+    __slots__ = ("_guard", "_host", "_ocpp", "_port")
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        ocpp: bool,
+    ) -> None:
+        # A deep backlog: after a power cut, thousands of chargers connect within seconds.
+        super().__init__(runner, ssl_context=ssl_context, backlog=BACKLOG)
+        self._host, self._port, self._guard, self._ocpp = host, port, guard, ocpp
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            self._guard.factory(server, capped=self._ocpp),
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=True,
+            ssl_handshake_timeout=self._guard.timeout if self._ssl_context else None,
+        )
+
+
+#: Connections the kernel queues before csms accepts them.
+BACKLOG = 4096
+#: Seconds an idle HTTP keep-alive connection is kept open.
+KEEPALIVE_SECONDS = 15.0
+
+
 @contextlib.asynccontextmanager
 async def running(settings: Settings, clock: Clock = system_clock) -> AsyncIterator[web.AppRunner]:
     """Serve until the block exits; then close connections, flush, stop the database."""
-    runner = web.AppRunner(create_app(settings, clock), access_log=None, shutdown_timeout=5)
+    app = create_app(settings, clock)
+    runner = web.AppRunner(
+        app, access_log=None, shutdown_timeout=5, keepalive_timeout=KEEPALIVE_SECONDS
+    )
     await runner.setup()
     try:
-        tls = ocpp_ssl_context(settings)
+        tls, guard = ocpp_ssl_context(settings), app[GUARD]
+        host = settings.host
         if settings.ocpp_port == settings.http_port:
-            await web.TCPSite(runner, settings.host, settings.http_port, ssl_context=tls).start()
+            await GuardedSite(
+                runner, host, settings.http_port, guard, ssl_context=tls, ocpp=True
+            ).start()
         else:
-            await web.TCPSite(runner, settings.host, settings.http_port).start()
-            await web.TCPSite(runner, settings.host, settings.ocpp_port, ssl_context=tls).start()
+            await GuardedSite(runner, host, settings.http_port, guard, ocpp=False).start()
+            await GuardedSite(
+                runner, host, settings.ocpp_port, guard, ssl_context=tls, ocpp=True
+            ).start()
         scheme = "wss" if tls else "ws"
         log.info(
             "csms serving HTTP on http://%s:%s and OCPP on %s://%s:%s/ocpp/{id}",

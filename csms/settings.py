@@ -56,6 +56,20 @@ class Settings:
     max_body_bytes: int = 65536
     #: Lifetime of API bearer tokens (seconds).
     token_ttl: int = 86400
+    #: Abuse limits on the HTTP API, per node and in memory (see csms.domain.rate_limits):
+    #: sign-in attempts per client address per minute, each counted before any password hashing;
+    sign_in_per_minute: int = 10
+    #: failed sign-ins per account from one address per hour (successes do not count);
+    sign_in_failures_per_hour: int = 10
+    #: failed sign-ins per account per hour from addresses it was not signed in from in 30 days —
+    #: more than the above, so that a guesser at one address cannot lock the owner out;
+    sign_in_account_failures_per_hour: int = 50
+    #: sign-ups per client address per hour (also bounds probing which emails are registered);
+    sign_up_per_hour: int = 10
+    #: booking attempts (POST /api/v1/reservations) per user per hour;
+    bookings_per_hour: int = 30
+    #: event streams (GET /api/v1/events) open at once per token (a browser opens 6 per host).
+    streams_per_token: int = 6
     log_level: str = "INFO"
     #: Booking windows: shortest and longest (minutes), and how far ahead (days).
     booking_min_minutes: int = 15
@@ -72,6 +86,26 @@ class Settings:
     wrong_code_window_seconds: int = 300
     #: Cards (idTags) a driver may register for themselves.
     max_cards_per_driver: int = 10
+    #: Connections: seconds to complete the WebSocket upgrade (or send a first HTTP request);
+    #: seconds between WebSocket pings (a missing pong closes the socket); heartbeat intervals
+    #: of silence after which a charger is closed and marked offline; connections per source
+    #: address that have not completed the upgrade yet.
+    handshake_timeout: float = 10.0
+    ws_ping_interval: float = 60.0
+    idle_heartbeats: int = 3
+    max_pending_per_address: int = 100
+    #: At start, how long to keep trying to reach a configured database (seconds).
+    db_start_patience: float = 60.0
+
+    def idle_after(self) -> float | None:
+        """Seconds of silence after which a charger is closed (None: never).
+
+        A charger sends something at least every heartbeat interval (S 4.6); a margin of one
+        handshake covers a charger that was busy reconnecting.
+        """
+        if self.idle_heartbeats <= 0:
+            return None
+        return self.idle_heartbeats * self.heartbeat_interval + self.handshake_timeout
 
     def window_rules(self) -> WindowRules:
         return WindowRules(

@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 
 from csms.settings import Settings
-from csms.store.database import EmbeddedPostgres
+from csms.store.embedded import EmbeddedPostgres
 from csms.store.migrations import migrate
 
 pytest_plugins = ["tests.world"]
@@ -54,7 +54,7 @@ def postgres_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield configured
         return
     embedded = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"))
-    uri = embedded.start()
+    uri = asyncio.run(embedded.start())
     yield uri
     embedded.stop()
 
@@ -113,6 +113,9 @@ def test_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "scheduler_poll_seconds": 0.05,
         "dispatch_retry_seconds": 2.0,
         "node_id": f"test-node-{next(_counter)}",
+        # One test may book far faster than a driver (500 attempts by 5 drivers at once);
+        # tests/integration/api/test_abuse_limits.py sets its own limits.
+        "bookings_per_hour": 1000,
     }
     values.update(overrides)
     return Settings(**values)
@@ -323,6 +326,9 @@ async def csms(
         scheduler_poll_seconds="0.05",
         dispatch_retry_seconds="2",
         log_level="INFO",
+        # One process serves the whole session's sign-ups and sign-ins, all from 127.0.0.1.
+        sign_up_per_hour="1000",
+        sign_in_per_minute="1000",
     )
     process = start_csms_process(env, http_port, workdir / "csms.log")
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)

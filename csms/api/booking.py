@@ -2,35 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from csms.api.auth import operator
-from csms.api.context import BOOKING, POOL, USER
+from csms.api.auth import operator, rate_limit
+from csms.api.context import BOOKING, LIMITS, POOL, USER
 from csms.api.encoding import json_response
-from csms.api.requests import cursor_param, json_body, limit_param, page, path_id
+from csms.api.requests import (
+    INT32,
+    cursor_param,
+    header_text,
+    int_field,
+    json_body,
+    limit_param,
+    page,
+    path_id,
+    query_flag,
+    query_int,
+    query_text,
+    query_time,
+    time_value,
+)
 from csms.booking.service import BookingRequest, Search
 from csms.booking.store import ListFilter
 from csms.domain.identifiers import INT32_MAX
+from csms.domain.money import check_places
 from csms.domain.tariffs import parse_tariff
-from csms.domain.timestamps import TimestampError, parse_timestamp
 from csms.errors import NotFound, ValidationFailed
 from csms.store import tariffs
 
 routes = web.RouteTableDef()
 
 MAX_IDEMPOTENCY_KEY = 200
-
-
-def _time(value: object, name: str) -> datetime:
-    if not isinstance(value, str):
-        raise ValidationFailed(f"{name} is required (RFC 3339, e.g. 2026-05-01T18:00:00+02:00)")
-    try:
-        return parse_timestamp(value, require_offset=True)
-    except TimestampError:
-        raise ValidationFailed(f"{name} must be an RFC 3339 date-time with an offset") from None
 
 
 def _decimal(value: str | None, name: str, *, maximum: Decimal) -> Decimal | None:
@@ -42,25 +46,17 @@ def _decimal(value: str | None, name: str, *, maximum: Decimal) -> Decimal | Non
         raise ValidationFailed(f"{name} must be a number") from None
     if not number.is_finite() or not Decimal(0) < number <= maximum:
         raise ValidationFailed(f"{name} must be more than 0 and at most {maximum}")
-    return number
-
-
-def _int_id(value: str | None, name: str) -> int | None:
-    if value is None:
-        return None
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise ValidationFailed(f"{name} must be an integer")
-    return int(value)
+    return check_places(number, name)
 
 
 @routes.get("/api/v1/availability")
 async def availability(request: web.Request) -> web.Response:
     query = request.query
     search = Search(
-        start=_time(query.get("start"), "start"),
-        end=_time(query.get("end"), "end"),
-        site_id=_int_id(query.get("site_id"), "site_id"),
-        connector_type=query.get("connector_type") or None,
+        start=time_value(query.get("start"), "start"),
+        end=time_value(query.get("end"), "end"),
+        site_id=query_int(request, "site_id"),
+        connector_type=query_text(request, "connector_type") or None,
         min_power_kw=_decimal(query.get("min_power_kw"), "min_power_kw", maximum=Decimal(1000)),
         energy_kwh=_decimal(query.get("energy_kwh"), "energy_kwh", maximum=Decimal(1000)),
     )
@@ -69,20 +65,23 @@ async def availability(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/reservations")
 async def book(request: web.Request) -> web.Response:
+    # Counted first, whatever the outcome: each attempt costs connector locks (abuse limits).
+    rate_limit(request, request.app[LIMITS].bookings, str(request[USER].id), "booking attempts")
     body = await json_body(
         request, required=frozenset({"charge_point_id", "connector_id", "start", "end"})
     )
-    cp_id, connector_id = body["charge_point_id"], body["connector_id"]
-    if not isinstance(cp_id, str) or type(connector_id) is not int:
-        raise ValidationFailed("charge_point_id must be a string and connector_id an integer")
-    key = request.headers.get("Idempotency-Key")
+    cp_id = body["charge_point_id"]
+    if not isinstance(cp_id, str):
+        raise ValidationFailed("charge_point_id must be a string")
+    connector_id = int_field(body, "connector_id", bounds=INT32)
+    key = header_text(request, "Idempotency-Key")
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
         raise ValidationFailed(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters")
     booking = BookingRequest(
         charge_point_id=cp_id,
         connector_id=connector_id,
-        start=_time(body["start"], "start"),
-        end=_time(body["end"], "end"),
+        start=time_value(body["start"], "start"),
+        end=time_value(body["end"], "end"),
         idempotency_key=key,
     )
     return json_response(await request.app[BOOKING].book(request[USER], booking), status=201)
@@ -95,15 +94,17 @@ async def list_reservations(request: web.Request) -> web.Response:
     ``charge_point_id`` and ``from``/``to`` (RFC 3339) narrow it to one charger and to windows
     overlapping [from, to) — the operator page's timeline of a day.
     """
-    query = request.query
-    everyone = query.get("all") == "true"
+    everyone = query_flag(request, "all")
     if everyone:
         operator(request)
+    overlaps_from, overlaps_to = query_time(request, "from"), query_time(request, "to")
+    if overlaps_from is not None and overlaps_to is not None and overlaps_from > overlaps_to:
+        raise ValidationFailed("from must not be later than to")
     where = ListFilter(
         user_id=None if everyone else request[USER].id,
-        charge_point_id=query.get("charge_point_id") or None,
-        overlaps_from=_time(query["from"], "from") if "from" in query else None,
-        overlaps_to=_time(query["to"], "to") if "to" in query else None,
+        charge_point_id=query_text(request, "charge_point_id") or None,
+        overlaps_from=overlaps_from,
+        overlaps_to=overlaps_to,
     )
     limit = limit_param(request)
     items = await request.app[BOOKING].list(

@@ -11,7 +11,18 @@ from aiohttp import web
 from csms.api.auth import operator
 from csms.api.context import BOOKING, COMMANDS, POOL
 from csms.api.encoding import json_response
-from csms.api.requests import cursor_param, json_body, limit_param, page
+from csms.api.requests import (
+    cursor_param,
+    json_body,
+    limit_param,
+    optional_int_field,
+    page,
+    parse_int,
+    path_text,
+    query_flag,
+    query_int,
+    reject_nul,
+)
 from csms.errors import ValidationFailed
 from csms.services import charge_points as service
 from csms.store import charge_points, events
@@ -34,9 +45,7 @@ async def register(request: web.Request) -> web.Response:
         required=frozenset({"id", "connectors"}),
         optional=frozenset({"site_id", "authorization_key"}),
     )
-    site_id = body.get("site_id")
-    if site_id is not None and type(site_id) is not int:
-        raise ValidationFailed("site_id must be an integer")
+    site_id = optional_int_field(body, "site_id")
     pool = request.app[POOL]
     cp_id = await service.register(
         pool,
@@ -52,14 +61,11 @@ async def register(request: web.Request) -> web.Response:
 async def list_charge_points(request: web.Request) -> web.Response:
     operator(request)
     limit = limit_param(request)
-    site = request.query.get("site_id")
-    if site is not None and not site.isdigit():
-        raise ValidationFailed("site_id must be an integer")
     rows = await charge_points.list_page(
         request.app[POOL],
         after=cursor_param(request, str),
         limit=limit,
-        site_id=int(site) if site else None,
+        site_id=query_int(request, "site_id"),
     )
     return json_response(page([_present(row) for row in rows], limit, "id"))
 
@@ -68,7 +74,7 @@ async def list_charge_points(request: web.Request) -> web.Response:
 async def get_charge_point(request: web.Request) -> web.Response:
     operator(request)
     pool = request.app[POOL]
-    cp_id = request.match_info["cp_id"]
+    cp_id = path_text(request, "cp_id")
     detail = _present(await charge_points.get(pool, cp_id))
     detail["recent_events"] = [dict(row) for row in await events.list_recent(pool, cp_id, 20)]
     return json_response(detail)
@@ -81,12 +87,10 @@ async def update_connector(request: web.Request) -> web.Response:
     body = await json_body(request, required=frozenset({"out_of_service"}))
     if not isinstance(body["out_of_service"], bool):
         raise ValidationFailed("out_of_service must be true or false")
-    raw = request.match_info["connector_id"]
-    if not raw.isdigit() or len(raw) > 3:
-        raise ValidationFailed("connector_id must be an integer")
+    connector_id = parse_int(request.match_info["connector_id"], "connector_id", maximum=999)
     pool = request.app[POOL]
-    cp_id = request.match_info["cp_id"]
-    await charge_points.set_out_of_service(pool, cp_id, int(raw), body["out_of_service"])
+    cp_id = path_text(request, "cp_id")
+    await charge_points.set_out_of_service(pool, cp_id, connector_id, body["out_of_service"])
     return json_response(_present(await charge_points.get(pool, cp_id)))
 
 
@@ -101,9 +105,10 @@ async def command(request: web.Request) -> web.Response:
         raise ValidationFailed("body must be the OCPP payload as a JSON object") from None
     if not isinstance(payload, dict):
         raise ValidationFailed("body must be the OCPP payload as a JSON object")
-    cp_id, action = request.match_info["cp_id"], request.match_info["action"]
+    reject_nul(payload, "the OCPP payload")
+    cp_id, action = path_text(request, "cp_id"), path_text(request, "action")
     if action == "RemoteStartTransaction":
-        override = request.query.get("override_booking") == "true"
+        override = query_flag(request, "override_booking")
         await request.app[BOOKING].clear_for_remote_start(cp_id, payload, override=override)
     answer = await service.send_command(
         request.app[POOL],

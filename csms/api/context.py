@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
-from csms.booking.scheduler import Scheduler
 from csms.booking.service import Booking
 from csms.clock import Clock
 from csms.commands import CommandRouter
+from csms.domain.rate_limits import AbuseLimits
+from csms.gateway.guard import ConnectionGuard
 from csms.gateway.registry import Registry
 from csms.gateway.transport import Gateway
-from csms.live_feed import LiveFeed
 from csms.settings import Settings
-from csms.store.live_state import LiveStateWriter
+from csms.store.embedded import EmbeddedPostgres
 from csms.store.users import User
+from csms.workers.live_feed import LiveFeed
+from csms.workers.live_state import LiveStateWriter
+from csms.workers.scheduler import Scheduler
+from csms.workers.supervisor import Supervisor
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
@@ -26,5 +30,11 @@ GATEWAY = web.AppKey("gateway", Gateway)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 BOOKING = web.AppKey("booking", Booking)
 LIVE_FEED = web.AppKey("live_feed", LiveFeed)
+LIMITS = web.AppKey("limits", AbuseLimits)
+WORKERS = web.AppKey("workers", Supervisor)
+GUARD = web.AppKey("guard", ConnectionGuard)
+EMBEDDED_POSTGRES = web.AppKey("embedded_postgres", EmbeddedPostgres)
 
 USER = web.RequestKey("user", User)
+#: The bearer token the request came with (to sign out, and to count its event streams).
+TOKEN = web.RequestKey("token", str)

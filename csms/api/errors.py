@@ -20,6 +20,7 @@ _STATUS: dict[type[errors.CsmsError], int] = {
     errors.Conflict: 409,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
+    errors.RateLimited: 429,
     errors.ChargePointNotConnected: 409,
     errors.ChargePointTimeout: 504,
     errors.ChargePointCallError: 502,
@@ -75,6 +76,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     except errors.DatabaseUnavailable as error:
         return _database_unavailable(error.message)
+    except errors.RateLimited as error:
+        # Retry-After in whole seconds, so clients (and proxies) know when to come back.
+        return error_response(
+            429, error.code, error.message, headers={"Retry-After": str(error.retry_after)}
+        )
     except errors.CsmsError as error:
         return error_response(status_of(error), error.code, error.message)
     except web.HTTPException as error:

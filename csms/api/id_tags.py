@@ -10,7 +10,7 @@ from aiohttp import web
 from csms.api.auth import operator
 from csms.api.context import POOL, SETTINGS, USER
 from csms.api.encoding import json_response
-from csms.api.requests import cursor_param, json_body, limit_param, page
+from csms.api.requests import cursor_param, json_body, limit_param, optional_int_field, page
 from csms.domain.authorization import ID_TAG_MAX_LENGTH, driver_group_tag
 from csms.domain.timestamps import TimestampError, parse_timestamp
 from csms.errors import ValidationFailed
@@ -50,11 +50,9 @@ async def create_id_tag(request: web.Request) -> web.Response:
         optional=frozenset({"parent_id_tag", "expiry_date", "blocked", "user_id"}),
     )
     blocked = body.get("blocked", False)
-    user_id = body.get("user_id")
+    user_id = optional_int_field(body, "user_id")
     if not isinstance(blocked, bool):
         raise ValidationFailed("blocked must be true or false")
-    if user_id is not None and type(user_id) is not int:
-        raise ValidationFailed("user_id must be an integer")
     row = await id_tags.create(
         request.app[POOL],
         _id_tag(body, "id_tag") or "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
-from csms.api.context import POOL, REGISTRY
+from csms.api.context import EMBEDDED_POSTGRES, POOL, REGISTRY, WORKERS
 from csms.api.encoding import json_response
 from csms.errors import DatabaseUnavailable
 from csms.gateway.session import CALLS_RECEIVED
@@ -18,16 +18,29 @@ routes = web.RouteTableDef()
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    """Alive: the process answers."""
-    return json_response({"status": "ok"})
+    """Alive, or failing for good: 503 only when csms cannot recover by itself (a background
+    worker keeps failing for a reason other than the database), so that an orchestrator
+    restarts it. A database that is away makes ``/readyz`` fail, not this."""
+    supervisor = request.app[WORKERS]
+    workers = {
+        state.name: {"running": state.running, "failures": state.failures,
+                     "last_error": state.last_error}
+        for state in supervisor.states.values()
+    }
+    broken = supervisor.broken
+    if broken:
+        return json_response(
+            {"status": "failing", "broken": broken, "workers": workers}, status=503
+        )
+    return json_response({"status": "ok", "workers": workers})
 
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: the database answers too."""
+    """Ready: the database answers too (503 ``database_unavailable`` while it does not)."""
     try:
-        await request.app[POOL].fetchval("SELECT 1", timeout=5)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        await request.app[POOL].fetchval("SELECT 1", timeout=2)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         raise DatabaseUnavailable(f"database not reachable: {error}") from error
     return json_response({"status": "ok"})
 
@@ -44,9 +57,31 @@ async def metrics(request: web.Request) -> web.Response:
     for action, count in sorted(CALLS_RECEIVED.items()):
         safe = action.replace("\\", "").replace('"', "")[:64]
         lines.append(f'csms_ocpp_calls_received_total{{action="{safe}"}} {count}')
+    lines += _worker_metrics(request.app)
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
 
 
 @routes.get("/api/v1/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=OPENAPI_PATH.read_bytes(), content_type="application/json")
+
+
+def _worker_metrics(app: web.Application) -> list[str]:
+    states = sorted(app[WORKERS].states.values(), key=lambda state: state.name)
+    lines = [
+        "# HELP csms_worker_failures_total Failures of a background worker (each restarted).",
+        "# TYPE csms_worker_failures_total counter",
+        *(f'csms_worker_failures_total{{worker="{s.name}"}} {s.failures}' for s in states),
+        "# HELP csms_worker_up Whether a background worker runs (0 while it waits to restart).",
+        "# TYPE csms_worker_up gauge",
+        *(f'csms_worker_up{{worker="{s.name}"}} {int(s.running)}' for s in states),
+    ]
+    embedded = app.get(EMBEDDED_POSTGRES)
+    if embedded is not None:
+        lines += [
+            "# HELP csms_embedded_postgres_restarts_total Times the embedded PostgreSQL was found"
+            " gone and started again.",
+            "# TYPE csms_embedded_postgres_restarts_total counter",
+            f"csms_embedded_postgres_restarts_total {embedded.restarts}",
+        ]
+    return lines

@@ -8,7 +8,7 @@
 - :mod:`~csms.booking.store`: SQL; :func:`~csms.booking.store.transition` is the one writer of
   a booking's status (a guarded UPDATE that writes its history row in the same statement).
 - :mod:`~csms.booking.schedule`: the scheduler's queries (claims, alternatives, wake-ups).
-- :mod:`~csms.booking.scheduler`: the worker that drives bookings through time.
+- :mod:`~csms.workers.scheduler`: the worker that drives bookings through time.
 - :mod:`~csms.booking.service`: search, book, look up, cancel — what the HTTP API calls.
 
 The first four are pure (no asyncio, asyncpg or OCPP), tested with a clock passed in.

@@ -20,7 +20,7 @@ import asyncpg
 
 from csms.booking import schedule, store
 from csms.booking.dispatch import decide_dropped
-from csms.booking.scheduler import Settle
+from csms.booking.records import Settle
 from csms.booking.states import ReservationStatus as S
 from csms.clock import Clock
 

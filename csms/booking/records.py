@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -75,3 +76,7 @@ class BookableConnector:
     timezone: str
     #: The site's tariff as stored (``csms.store.tariffs.from_row`` reads it).
     tariff: Any
+
+
+#: What settles a booking whose session ended without a StopTransaction; True when it did.
+Settle = Callable[[Reservation, datetime, bool], Awaitable[bool]]

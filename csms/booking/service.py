@@ -22,6 +22,7 @@ from csms.booking.store import CodeCollision, ListFilter, NewBooking
 from csms.clock import Clock
 from csms.commands import CommandRouter
 from csms.domain.authorization import driver_group_tag, normalize_id_tag
+from csms.domain.identifiers import INT32_MAX
 from csms.domain.pricing import Quote, quote, quote_to_json
 from csms.domain.tariffs import tariff_to_json
 from csms.domain.windows import WindowRules, check_window
@@ -244,6 +245,8 @@ class Booking:
         self, charge_point_id: str, connector_id: object, now: datetime
     ) -> builtins.list[Reservation]:
         if type(connector_id) is int and connector_id > 0:
+            if connector_id > INT32_MAX:  # Beyond the connector_id column: no booking there.
+                return []
             found = await store.live_on_connector(self._pool, charge_point_id, connector_id, now)
             return [found] if found is not None and found.status is not S.CHARGING else []
         # No connector named: the charger picks one, so any booked connector is at stake.

@@ -6,6 +6,7 @@ import dataclasses
 import re
 from decimal import Decimal, InvalidOperation
 
+from csms.domain.money import check_places
 from csms.errors import ValidationFailed
 
 # The id is the last path segment of the OCPP URL (J 3.1.1): keep it to characters that need no
@@ -83,4 +84,4 @@ def parse_power_kw(value: object) -> Decimal:
         raise ValidationFailed("max_power_kw must be a number") from None
     if not power.is_finite() or not Decimal(0) < power <= MAX_POWER_KW:
         raise ValidationFailed(f"max_power_kw must be more than 0 and at most {MAX_POWER_KW}")
-    return power
+    return check_places(power, "max_power_kw")

@@ -8,6 +8,17 @@ from csms.errors import ValidationFailed
 
 CENT = Decimal("0.01")
 MAX_PRICE = Decimal(10_000)
+#: Decimal places a price, fee, power or energy may be written with: more than any JSON number
+#: has (the smallest double is 5e-324), far fewer than the 16383 PostgreSQL's numeric holds.
+MAX_PLACES = 1000
+
+
+def check_places(number: Decimal, name: str) -> Decimal:
+    """``number`` unless it is written with more than :data:`MAX_PLACES` decimal places."""
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_PLACES:
+        raise ValidationFailed(f"{name} may have at most {MAX_PLACES} decimal places")
+    return number
 
 
 def parse_amount(value: object, name: str) -> Decimal:
@@ -20,7 +31,7 @@ def parse_amount(value: object, name: str) -> Decimal:
         raise ValidationFailed(f'{name} must be a decimal string such as "0.39"') from None
     if not amount.is_finite() or not Decimal(0) <= amount <= MAX_PRICE:
         raise ValidationFailed(f"{name} must be between 0 and {MAX_PRICE}")
-    return amount
+    return check_places(amount, name)
 
 
 def round_money(amount: Decimal) -> Decimal:

@@ -96,6 +96,9 @@ def _parse_call(message: list[Any], message_id: str) -> Call:
         raise FrameError(message_id, ErrorCode.FORMATION_VIOLATION, "a CALL has 4 elements")
     if len(message_id) > MAX_MESSAGE_ID_LENGTH:
         raise FrameError(message_id, ErrorCode.FORMATION_VIOLATION, "message id over 36 chars")
+    if not message_id:
+        # J 4.1.3: the id must identify the call, so that its answer can be matched.
+        raise FrameError(message_id, ErrorCode.FORMATION_VIOLATION, "message id is empty")
     action, payload = message[2], message[3]
     if not isinstance(action, str):
         raise FrameError(message_id, ErrorCode.FORMATION_VIOLATION, "action must be a string")

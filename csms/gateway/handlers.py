@@ -22,7 +22,7 @@ from csms.gateway.session import CallRefused, Handler, Payload
 from csms.services.transactions import StartRequest, StopRequest, Transactions
 from csms.services.verification import IdTagVerifier
 from csms.store import charge_points, events
-from csms.store.live_state import ConnectorStatus, LiveStateWriter
+from csms.workers.live_state import ConnectorStatus, LiveStateWriter
 
 ConnectorStatusChanged = Callable[[str, int, str], Awaitable[object]]
 #: meterStart/meterStop are integers (S 6.45, 6.49); a register holds int64 Wh at most.

@@ -106,10 +106,28 @@ def _compile(name: str) -> Validator:
         try:
             compiled(payload)
         except fastjsonschema.JsonSchemaValueException as error:
+            if _beyond_64_bits(error):
+                raise PayloadError(
+                    ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+                    f"{error.name} is beyond the 64-bit integer range",
+                ) from None
             code = _RULE_TO_ERROR.get(error.rule or "", ErrorCode.PROPERTY_CONSTRAINT_VIOLATION)
             raise PayloadError(code, error.message) from None
 
     return validate
+
+
+def _beyond_64_bits(error: fastjsonschema.JsonSchemaValueException) -> bool:
+    """An integer written beyond 64 bits: the parser hands it over as a float, so the schema
+    says "not an integer" — but it is one, out of any range (a property, not a type, error)."""
+    value = error.value
+    return (
+        error.rule == "type"
+        and error.rule_definition == "integer"
+        and isinstance(value, float)
+        and value.is_integer()
+        and abs(value) >= 2**63
+    )
 
 
 def _drop_multiple_of(node: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -18,8 +19,39 @@ from typing import Any
 from csms.errors import ChargePointCallError, ChargePointNotConnected, ChargePointTimeout, CsmsError
 from csms.gateway import frames, schemas
 from csms.gateway.frames import ErrorCode
+from csms.store.errors import is_unavailable
 
 log = logging.getLogger(__name__)
+
+
+class LogThrottle:
+    """At most ``limit`` log lines per ``period`` seconds; counts what it held back."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit, self.period = limit, period
+        self._window_start = -period
+        self._in_window = 0
+        self.suppressed = 0
+
+    def allow(self, now: float) -> bool:
+        if now - self._window_start >= self.period:
+            self._window_start, self._in_window = now, 0
+        self._in_window += 1
+        if self._in_window > self.limit:
+            self.suppressed += 1
+            return False
+        return True
+
+    def suppressed_note(self) -> str:
+        """A note of the lines held back since the last note (and resets the count)."""
+        held, self.suppressed = self.suppressed, 0
+        return f" ({held} more like it not logged)" if held else ""
+
+
+#: A charger (or an attacker) sending garbage must not flood the log.
+_UNPARSABLE_LOG = LogThrottle(limit=10, period=60.0)
+#: While the database is away every charger's transaction message fails alike.
+_DATABASE_LOG = LogThrottle(limit=10, period=10.0)
 
 #: CALLs received per action, for ``/metrics``.
 CALLS_RECEIVED: Counter[str] = Counter()
@@ -50,6 +82,7 @@ class Session:
         "_pending",
         "_send",
         "charge_point_id",
+        "last_heard",
     )
 
     def __init__(
@@ -66,16 +99,26 @@ class Session:
         self._pending: tuple[str, str, asyncio.Future[Payload]] | None = None
         self._call_lock: asyncio.Lock | None = None  # Created on first use: most never need it.
         self._closed = False
+        #: ``time.monotonic()`` when the charger last sent anything (the idle rule reads it).
+        self.last_heard = time.monotonic()
 
     async def receive(self, data: str | bytes) -> None:
-        """Handle one text message from the charger."""
+        """Handle one text message from the charger.
+
+        Raises :class:`ChargePointNotConnected` when the answer cannot be written.
+        """
+        self.last_heard = time.monotonic()
         try:
             frame = frames.parse_frame(data)
         except frames.FrameError as error:
             await self._send_error(error.message_id, error.error_code, error.description)
             return
         if frame is None:
-            log.warning("%s: dropped unparsable message %.200r", self.charge_point_id, data)
+            if _UNPARSABLE_LOG.allow(self.last_heard):
+                log.warning(
+                    "%s: dropped unparsable message %.200r%s",
+                    self.charge_point_id, data, _UNPARSABLE_LOG.suppressed_note(),
+                )
         elif isinstance(frame, frames.Call):
             await self._answer(frame)
         else:
@@ -104,9 +147,20 @@ class Session:
         except CsmsError as error:
             log.warning("%s: %s refused: %s", self.charge_point_id, call.action, error)
             await self._send_error(call.message_id, ErrorCode.GENERIC_ERROR, error.message)
-        except Exception:
-            log.exception("%s: %s failed", self.charge_point_id, call.action)
-            await self._send_error(call.message_id, ErrorCode.INTERNAL_ERROR, "internal error")
+        except Exception as error:
+            if not is_unavailable(error):
+                log.exception("%s: %s failed", self.charge_point_id, call.action)
+                await self._send_error(call.message_id, ErrorCode.INTERNAL_ERROR, "internal error")
+                return
+            # The charger sends transaction messages again after a CALLERROR (S 4.10,
+            # TransactionMessageAttempts); nothing was stored, so nothing is doubled.
+            if _DATABASE_LOG.allow(time.monotonic()):
+                log.warning("%s: %s not handled, database unavailable: %r%s",
+                            self.charge_point_id, call.action, error,
+                            _DATABASE_LOG.suppressed_note())
+            await self._send_error(
+                call.message_id, ErrorCode.INTERNAL_ERROR, "database unavailable; send it again"
+            )
         else:
             await self._send(frames.encode_call_result(call.message_id, result))
 

@@ -7,6 +7,10 @@ it: sessions see a ``send`` coroutine and text messages.
 Handshake, in order (J 3, SEC): an unknown charge point id gets HTTP 404 (or is admitted as
 pending with ``CSMS_AUTO_REGISTER``); a charger with a stored AuthorizationKey must present it by
 HTTP Basic auth (401 otherwise); the subprotocol ``ocpp1.6`` must be offered.
+
+Once connected, a charger is pinged (WebSocket ping; no pong in time closes it) and closed when
+it has said nothing for ``idle_after`` seconds — a bounded multiple of the heartbeat interval it
+was given — so a socket whose peer is gone or mute does not hold the charger "online".
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -26,11 +31,12 @@ from aiohttp import WSMsgType, web
 from csms.clock import Clock
 from csms.domain.charge_points import check_charge_point_id
 from csms.domain.credentials import verify_secret
-from csms.errors import ValidationFailed
+from csms.errors import ChargePointNotConnected, ValidationFailed
+from csms.gateway.guard import ConnectionGuard
 from csms.gateway.registry import Registry
 from csms.gateway.session import Handler, Session
 from csms.store import charge_points
-from csms.store.live_state import LiveStateWriter
+from csms.workers.live_state import LiveStateWriter
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,9 @@ class Gateway:
         clock: Clock,
         auto_register: bool,
         max_message_bytes: int,
+        guard: ConnectionGuard | None = None,
+        ping_interval: float | None = None,
+        idle_after: float | None = None,
         on_connect: Callable[[str], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self._pool = pool
@@ -62,6 +71,11 @@ class Gateway:
         self._auto_register = auto_register
         self._max_message_bytes = max_message_bytes
         self._on_connect = on_connect
+        self._guard = guard
+        self._ping_interval = ping_interval
+        self._idle_after = idle_after
+        #: Chargers closed for saying nothing within ``idle_after``.
+        self.idle_closed = 0
         self._background: set[asyncio.Task[None]] = set()
         # Charger id → (stored hash, SHA-256 of the key last verified against it): reconnects
         # skip the scrypt check while the stored hash is unchanged.
@@ -74,10 +88,15 @@ class Gateway:
         ws = web.WebSocketResponse(
             protocols=(SUBPROTOCOL,) if SUBPROTOCOL in offered else (),
             compress=False,  # permessage-deflate costs 3-7x the memory per connection.
-            max_msg_size=self._max_message_bytes,
+            # aiohttp refuses a message *of* max_msg_size bytes; the documented limit is the
+            # largest frame accepted, so one more.
+            max_msg_size=self._max_message_bytes + 1,
             autoping=True,
+            heartbeat=self._ping_interval,  # Ping when quiet; no pong within half of it: closed.
         )
         await ws.prepare(request)
+        if self._guard is not None:
+            self._guard.admit(request.transport)
         if SUBPROTOCOL not in offered:
             # J 3.1.2: complete the handshake without the header, then close at once.
             log.warning("%s: refused, subprotocols offered: %s", charge_point_id, offered or "none")
@@ -122,7 +141,17 @@ class Gateway:
         async def disconnect(reason: str) -> None:
             await ws.close(code=1000, message=reason.encode()[:120])
 
-        session = Session(charge_point_id, ws.send_str, self._handlers, disconnect)
+        async def send(text: str) -> None:
+            # A socket closing under us (the charger left, a newer connection replaced it) is
+            # ordinary here: the caller learns the charger is not connected, nothing is logged.
+            if ws.closed:
+                raise ChargePointNotConnected(f"{charge_point_id} is not connected")
+            try:
+                await ws.send_str(text)
+            except ConnectionError as error:
+                raise ChargePointNotConnected(f"{charge_point_id}: {error}") from None
+
+        session = Session(charge_point_id, send, self._handlers, disconnect)
         connected_at = self._clock()
         previous = self._registry.add(session)
         if previous is not None:
@@ -142,11 +171,30 @@ class Gateway:
             self._live.disconnected(charge_point_id, connected_at)
             log.info("%s: disconnected (%s)", charge_point_id, ws.close_code)
 
+    async def sweep_idle(self, every: float = 5.0) -> None:
+        """Close the chargers that have said nothing for ``idle_after`` seconds; until cancelled."""
+        if self._idle_after is None:
+            return await asyncio.Future()  # Nothing to watch: idle, but alive, until cancelled.
+        while True:
+            await asyncio.sleep(every)
+            silent_since = time.monotonic() - self._idle_after
+            for cp_id in list(self._registry):
+                session = self._registry.get(cp_id)
+                if session is not None and session.last_heard < silent_since:
+                    self.idle_closed += 1
+                    log.info("%s: nothing heard for %g s; closing", cp_id, self._idle_after)
+                    task = asyncio.create_task(session.disconnect("idle: nothing heard"))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+
     @staticmethod
     async def _read(session: Session, ws: web.WebSocketResponse) -> None:
         async for message in ws:
             if message.type is WSMsgType.TEXT:
-                await session.receive(message.data)
+                try:
+                    await session.receive(message.data)
+                except ChargePointNotConnected:
+                    return  # Our answer could not be written: the socket is closing.
             elif message.type is WSMsgType.BINARY:
                 # J 4: OCPP-J messages are text frames; anything else is dropped.
                 log.warning("%s: dropped a binary frame", session.charge_point_id)

@@ -11,8 +11,9 @@ import asyncpg
 from csms.domain.charge_points import ConnectorSpec
 from csms.errors import NotFound
 from csms.store.errors import translated
-from csms.store.live_state import NODE_HEARTBEAT_SECONDS
 
+#: How often a node proves it is alive; a node silent for 3x this no longer holds connections.
+NODE_HEARTBEAT_SECONDS = 5.0
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class HandshakeRecord:

@@ -17,6 +17,7 @@ _UNAVAILABLE = (
     asyncpg.exceptions.OperatorInterventionError,  # 57P: shutting down, starting up
     asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk full
     asyncpg.InterfaceError,  # "connection is closed", "pool is closing"
+    asyncpg.exceptions.InternalClientError,  # a connection left mid-operation by a crash
 )
 
 

@@ -69,3 +69,47 @@ async def user_for_token(pool: asyncpg.Pool, token: str, now: datetime) -> User 
         now,
     )
     return None if row is None else User(**dict(row))
+
+
+async def revoke_token(pool: asyncpg.Pool, token: str) -> None:
+    """Sign out: the token stops working at once (on every node: they all read this table)."""
+    await pool.execute("DELETE FROM api_tokens WHERE token_hash = $1", _digest(token))
+
+
+async def revoke_user_tokens(pool: asyncpg.Pool, user_id: int) -> bool:
+    """Delete every token of a user; False when there is no such user."""
+    # A data-modifying CTE runs whether or not the query reads it: one round trip, one snapshot.
+    exists: bool = await pool.fetchval(
+        """WITH revoked AS (DELETE FROM api_tokens WHERE user_id = $1)
+           SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)""",
+        user_id,
+    )
+    return exists
+
+
+#: Expired tokens deleted per statement: each batch is its own short transaction, so a large
+#: backlog never holds many row locks or one long transaction.
+PURGE_BATCH = 1000
+
+
+async def purge_expired_tokens(pool: asyncpg.Pool, now: datetime, batch: int = PURGE_BATCH) -> int:
+    """Delete the tokens that expired by ``now``, in batches; return how many were deleted.
+
+    ``SKIP LOCKED`` lets several nodes purge at once without waiting for each other.
+    """
+    total = 0
+    while True:
+        deleted: int = await pool.fetchval(
+            """WITH doomed AS (
+                   SELECT token_hash FROM api_tokens WHERE expires_at <= $1
+                   LIMIT $2 FOR UPDATE SKIP LOCKED),
+               gone AS (
+                   DELETE FROM api_tokens t USING doomed d WHERE t.token_hash = d.token_hash
+                   RETURNING 1)
+               SELECT count(*) FROM gone""",
+            now,
+            batch,
+        )
+        total += deleted
+        if deleted < batch:
+            return total

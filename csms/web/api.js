@@ -35,6 +35,18 @@ export class Client {
     return answer;
   }
 
+  // Revokes the token on the server (other tabs and stolen copies stop working too), then
+  // forgets it here; forgetting happens even when the server cannot be reached.
+  async signOut() {
+    try {
+      if (this.token) await this.request("DELETE", "/api/v1/tokens/current");
+    } catch (error) {
+      // Signed out locally all the same; the token expires on its own.
+    } finally {
+      this.forget();
+    }
+  }
+
   async signUp(email, password) {
     await this.request("POST", "/api/v1/users", { email, password }, { anonymous: true });
     return this.signIn(email, password);

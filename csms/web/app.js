@@ -99,8 +99,8 @@ async function enterApp() {
   live.start();
 }
 
-function signOut() {
-  client.forget();
+async function signOut() {
+  await client.signOut();
   showAuth("You are signed out.");
 }
 

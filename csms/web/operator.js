@@ -95,8 +95,8 @@ async function enterApp() {
   live.start();
 }
 
-function signOut() {
-  client.forget();
+async function signOut() {
+  await client.signOut();
   showAuth("You are signed out.");
 }
 

@@ -477,6 +477,21 @@ async def test_a_driver_account_is_not_an_operator(open_tab: OpenTab, csms: Csms
     operator.assert_clean()
 
 
+async def test_signing_out_revokes_the_token(open_tab: OpenTab, csms: CsmsProcess) -> None:
+    operator = await open_tab(DESKTOP, "/operator")
+    page = operator.page
+    await sign_in_operator(operator)
+    token = await page.evaluate(
+        "() => Object.entries(sessionStorage).find(([k]) => k.endsWith('.token'))[1]"
+    )
+    assert (await csms.request("GET", "/api/v1/me", token=token))[0] == 200
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    # Gone on the server too, not only forgotten by this tab.
+    assert (await csms.request("GET", "/api/v1/me", token=token))[0] == 401
+    operator.assert_clean()
+
+
 async def test_screenshots_of_both_pages_signed_out(open_tab: OpenTab) -> None:
     for path, name in (("/", "driver"), ("/operator", "operator")):
         tab = await open_tab(PHONE, path)

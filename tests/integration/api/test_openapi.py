@@ -140,8 +140,10 @@ async def test_exchanges_no_other_test_makes_through_the_helper(server: ServerHa
     assert status == 413 and body["error"]["code"] == "body_too_large"
     status, served = await server.request("GET", "/api/v1/openapi.json")
     assert status == 200 and served == document()
-    for path in ["/healthz", "/readyz"]:
-        assert await server.request("GET", path) == (200, {"status": "ok"})
+    assert await server.request("GET", "/readyz") == (200, {"status": "ok"})
+    status, health = await server.request("GET", "/healthz")
+    assert (status, health["status"]) == (200, "ok")
+    assert all(worker["running"] for worker in health["workers"].values())
 
 
 def test_contract_refuses_what_is_not_documented() -> None:

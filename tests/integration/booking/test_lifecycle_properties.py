@@ -44,7 +44,6 @@ from csms.booking import store as bookings
 from csms.booking.codes import CLOCK_SLACK, WrongCodeRule
 from csms.booking.reconcile import ConnectorWatch
 from csms.booking.records import Reservation
-from csms.booking.scheduler import Scheduler
 from csms.booking.service import Booking, BookingRequest, NotCancellable
 from csms.booking.states import LIVE, ReservationStatus, can_become
 from csms.domain.authorization import AuthorizationStatus
@@ -58,6 +57,7 @@ from csms.services.verification import IdTagVerifier
 from csms.store import charge_points, tariffs
 from csms.store.database import create_pool
 from csms.store.users import User
+from csms.workers.scheduler import Scheduler
 from tests.world import TARIFF
 
 T = TypeVar("T")

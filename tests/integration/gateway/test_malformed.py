@@ -70,6 +70,33 @@ async def test_dropped_without_answer(client: OcppTestClient, text: str) -> None
             '[2, "b3", "StartTransaction", {"connectorId": 1, "idTag": "X", "meterStart": 0, "timestamp": "2026-03-01"}]',
             "PropertyConstraintViolation",
         ),
+        ('[2, "", "Heartbeat", {}]', "FormationViolation"),  # an empty id identifies nothing
+        *(
+            (
+                f'[2, "y{n}", "StartTransaction", ' + '{"connectorId": 1, "idTag": "X", "meterStart": 0, '
+                f'"timestamp": "{stamp}"' + "}]",
+                "PropertyConstraintViolation",
+            )
+            for n, stamp in enumerate(
+                ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00Z"]
+            )
+        ),
+        *(
+            (
+                f'[2, "m{n}", "StartTransaction", ' + '{"connectorId": 1, "idTag": "X", '
+                f'"meterStart": {value}, ' + '"timestamp": "2026-03-01T10:00:00Z"}]',
+                "PropertyConstraintViolation",
+            )
+            for n, value in enumerate([2**63, 2**64, -(2**63) - 1, 10**30])
+        ),
+        (
+            '[2, "m9", "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": "9999-12-31T23:59:59-01:00", "sampledValue": [{"value": "1"}]}]}]',
+            "PropertyConstraintViolation",
+        ),
+        (
+            '[2, "c1", "StatusNotification", {"connectorId": 2147483648, "errorCode": "NoError", "status": "Available"}]',
+            "PropertyConstraintViolation",
+        ),
     ],
 )
 async def test_answered_with_call_error(client: OcppTestClient, frame: str, code: str) -> None:
@@ -104,6 +131,38 @@ async def test_oversized_frame_closes_only_that_connection(
         "status"
     ] == "Accepted"
     await other.close()
+
+
+async def test_the_frame_limit_is_exactly_the_documented_one(
+    server: ServerHandle, client: OcppTestClient
+) -> None:
+    """CSMS_MAX_BODY_BYTES (65,536 by default) bytes are read; one byte more closes (1009)."""
+    from websockets.exceptions import ConnectionClosed
+
+    from csms.settings import Settings
+
+    limit = Settings().max_body_bytes
+    head, tail = '[2, "lim", "DataTransfer", {"vendorId": "v", "data": "', '"}]'
+    await client.send_raw(head + "x" * (limit - len(head) - len(tail)) + tail)
+    answer = await client.recv()
+    assert answer[:2] == [3, "lim"], answer  # a whole frame of exactly the limit is answered
+    await client.send_raw(head + "x" * (limit + 1 - len(head) - len(tail)) + tail)
+    with pytest.raises(ConnectionClosed) as caught:
+        await client.recv()
+    assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
+
+
+async def test_unparsable_frames_are_logged_with_a_limit(
+    client: OcppTestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="csms.gateway.session")
+    for n in range(200):
+        await client.send_raw(f"garbage {n}")
+    await still_alive(client)
+    logged = [r for r in caplog.records if "unparsable" in r.getMessage()]
+    assert 1 <= len(logged) <= 10
 
 
 async def test_bad_input_loses_nothing_stored(server: ServerHandle, client: OcppTestClient) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import asyncpg
 
+from csms.store.errors import is_unavailable
+
 log = logging.getLogger(__name__)
 
 #: How far behind the newest change seen each poll looks again.
@@ -96,7 +98,9 @@ class LiveFeed:
                 for event in await self.poll():
                     for subscription in list(self._subscriptions):
                         subscription.offer(event)
-            except (OSError, asyncpg.PostgresError):
+            except asyncpg.PostgresError as error:
+                if is_unavailable(error):
+                    raise  # The supervisor starts again (from now) once the database is back.
                 log.exception("live feed poll failed; trying again")
 
     async def _start_from_now(self) -> None:

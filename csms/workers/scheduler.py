@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -27,7 +26,7 @@ from csms.booking.dispatch import (
     NextStep,
     decide_dispatch,
 )
-from csms.booking.records import Reservation
+from csms.booking.records import Reservation, Settle
 from csms.booking.states import InvalidTransition
 from csms.booking.states import ReservationStatus as S
 from csms.clock import Clock
@@ -38,15 +37,15 @@ from csms.errors import (
     ChargePointNotConnected,
     ChargePointTimeout,
     CsmsError,
+    DatabaseUnavailable,
 )
+from csms.store.errors import is_unavailable
 
 log = logging.getLogger(__name__)
 
 _BATCH = 100
 _MAX_MOVES = 5
 _RESERVE_NOW_ANSWERS = {o.value: o for o in DispatchOutcome}
-#: What settles a booking whose session ended without a StopTransaction; True when it did.
-Settle = Callable[[Reservation, datetime, bool], Awaitable[bool]]
 
 
 class Scheduler:
@@ -75,12 +74,17 @@ class Scheduler:
         self._wake.set()
 
     async def run(self) -> None:
-        """Work until cancelled; listens for wake-ups on its own connection."""
+        """Work until cancelled; listens for wake-ups on its own connection.
+
+        Ends with an error when the database goes away (the supervisor starts it again): the
+        listening connection is gone then, and a new one must LISTEN again.
+        """
         async with self._pool.acquire() as listener:
             await listener.add_listener(store.WAKE_CHANNEL, self.wake)
             try:
-                while True:
+                while not listener.is_closed():
                     await self._sleep(await self._pass())
+                raise DatabaseUnavailable("the scheduler's listening connection closed")
             finally:
                 with contextlib.suppress(Exception):
                     await listener.remove_listener(store.WAKE_CHANNEL, self.wake)
@@ -91,7 +95,9 @@ class Scheduler:
             if await self.run_once() >= _BATCH:
                 return 0.0
             due = await schedule.next_due(self._pool)
-        except (OSError, asyncpg.PostgresError):
+        except asyncpg.PostgresError as error:
+            if is_unavailable(error):
+                raise
             log.exception("scheduler pass failed; trying again")
             return self._poll
         if due is None:

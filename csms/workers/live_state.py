@@ -4,7 +4,9 @@ Heartbeats and status notifications arrive thousands of times a second; writing 
 its own would cap the gateway near the database's single-row commit rate (~3,000/s here). They
 are kept in memory, coalesced (the latest value per charger or connector wins) and written
 every ``interval`` seconds in a few set-based statements. A clean shutdown flushes what is left;
-a crash loses at most one interval of *live* state, which the chargers report again anyway.
+a crash loses at most one interval of *live* state, which the chargers report again anyway. A
+failed write (the database away) keeps what it was writing for the next one; a change that
+arrived meanwhile wins over the kept one.
 Transactions and meter values never go through here: they are written before they are answered.
 """
 
@@ -17,10 +19,10 @@ from datetime import datetime
 
 import asyncpg
 
+from csms.store.charge_points import NODE_HEARTBEAT_SECONDS
+
 log = logging.getLogger(__name__)
 
-#: How often a node proves it is alive; a node silent for 3x this no longer holds connections.
-NODE_HEARTBEAT_SECONDS = 5.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,7 +64,10 @@ class LiveStateWriter:
         self._statuses[(charge_point_id, connector_id)] = status
 
     async def run(self) -> None:
-        """Flush every interval and beat the node's heartbeat, until cancelled."""
+        """Flush every interval and beat the node's heartbeat, until cancelled.
+
+        A failure ends the run (the supervisor restarts it); nothing collected is lost.
+        """
         since_beat = NODE_HEARTBEAT_SECONDS
         while True:
             if since_beat >= NODE_HEARTBEAT_SECONDS:
@@ -70,10 +75,7 @@ class LiveStateWriter:
                 since_beat = 0.0
             await asyncio.sleep(self._interval)
             since_beat += self._interval
-            try:
-                await self.flush()
-            except (OSError, asyncpg.PostgresError):
-                log.exception("live state flush failed; will retry")
+            await self.flush()
 
     async def start_node(self) -> None:
         """Register this node, and forget connections a previous run of it left behind."""
@@ -100,7 +102,7 @@ class LiveStateWriter:
         await self._pool.execute("DELETE FROM nodes WHERE id = $1", self._node_id)
 
     async def flush(self) -> None:
-        """Write everything collected so far."""
+        """Write everything collected so far; on failure keep it for the next flush."""
         async with self._lock:
             seen, self._seen = self._seen, {}
             connected, self._connected = self._connected, {}
@@ -108,10 +110,18 @@ class LiveStateWriter:
             statuses, self._statuses = self._statuses, {}
             if not (seen or connected or disconnected or statuses):
                 return
-            async with self._pool.acquire() as connection, connection.transaction():
-                await self._write_connections(connection, connected, disconnected)
-                await self._write_seen(connection, seen)
-                await self._write_statuses(connection, statuses)
+            try:
+                async with self._pool.acquire() as connection, connection.transaction():
+                    await self._write_connections(connection, connected, disconnected)
+                    await self._write_seen(connection, seen)
+                    await self._write_statuses(connection, statuses)
+            except BaseException:
+                # What arrived during the attempt is newer: it overrides what is put back.
+                self._seen = seen | self._seen
+                self._connected = connected | self._connected
+                self._disconnected = disconnected | self._disconnected
+                self._statuses = statuses | self._statuses
+                raise
 
     async def _write_connections(
         self,

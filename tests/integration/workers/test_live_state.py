@@ -8,7 +8,7 @@ import asyncpg
 
 from csms.domain.charge_points import ConnectorSpec
 from csms.store import charge_points
-from csms.store.live_state import ConnectorStatus, LiveStateWriter
+from csms.workers.live_state import ConnectorStatus, LiveStateWriter
 
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
 
@@ -103,3 +103,30 @@ async def test_a_restarted_node_forgets_connections_it_left_behind(pool: asyncpg
     await crashed.flush()  # ... and the process dies without stop_node().
     await LiveStateWriter(pool, "node-c", 1.0).start_node()
     assert await node_of(pool) is None
+
+
+async def test_a_failed_flush_keeps_its_changes_for_the_next_one(pool: asyncpg.Pool) -> None:
+    import pytest
+
+    await make_charger(pool)
+    live = LiveStateWriter(pool, "node-a", 1.0)
+    await live.start_node()
+    live.connected("LIVE-1", T0)
+    live.connector_status("LIVE-1", 1, ConnectorStatus("Charging", "NoError", None, None, T0))
+    # The write fails (here: the table it writes is briefly gone) ...
+    await pool.execute("ALTER TABLE connectors RENAME TO connectors_away")
+    try:
+        with pytest.raises(asyncpg.PostgresError):
+            await live.flush()
+    finally:
+        await pool.execute("ALTER TABLE connectors_away RENAME TO connectors")
+    # ... and a newer status that arrived meanwhile wins over the kept one.
+    live.connector_status(
+        "LIVE-1", 1, ConnectorStatus("Finishing", "NoError", None, None, T0 + timedelta(seconds=5))
+    )
+    await live.flush()
+    assert await node_of(pool) == "node-a"
+    status = await pool.fetchval(
+        "SELECT status FROM connectors WHERE charge_point_id = 'LIVE-1' AND connector_id = 1"
+    )
+    assert status == "Finishing"
