@@ -1,0 +1,1 @@
+"""Background work of a csms node, each worker supervised by :mod:`csms.workers.supervisor`."""
