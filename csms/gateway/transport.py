@@ -36,6 +36,7 @@ from csms.gateway.guard import ConnectionGuard
 from csms.gateway.registry import Registry
 from csms.gateway.session import Handler, Session
 from csms.store import charge_points
+from csms.store.errors import is_unavailable
 from csms.workers.live_state import LiveStateWriter
 
 log = logging.getLogger(__name__)
@@ -160,9 +161,7 @@ class Gateway:
         self._live.connected(charge_point_id, connected_at)
         log.info("%s: connected", charge_point_id)
         if self._on_connect is not None:
-            task = asyncio.create_task(self._on_connect(charge_point_id))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._in_background(self._on_connect(charge_point_id), f"{charge_point_id}: on connect")
         try:
             await self._read(session, ws)
         finally:
@@ -170,6 +169,22 @@ class Gateway:
             self._registry.remove(session)
             self._live.disconnected(charge_point_id, connected_at)
             log.info("%s: disconnected (%s)", charge_point_id, ws.close_code)
+
+    def _in_background(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` beside the connection; its failure is logged, never left unretrieved."""
+
+        async def logged() -> None:
+            try:
+                await work
+            except Exception as error:
+                if is_unavailable(error):
+                    log.warning("%s: database unavailable: %r", what, error)
+                else:
+                    log.exception("%s failed", what)
+
+        task = asyncio.create_task(logged())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def sweep_idle(self, every: float = 5.0) -> None:
         """Close the chargers that have said nothing for ``idle_after`` seconds; until cancelled."""
@@ -183,9 +198,7 @@ class Gateway:
                 if session is not None and session.last_heard < silent_since:
                     self.idle_closed += 1
                     log.info("%s: nothing heard for %g s; closing", cp_id, self._idle_after)
-                    task = asyncio.create_task(session.disconnect("idle: nothing heard"))
-                    self._background.add(task)
-                    task.add_done_callback(self._background.discard)
+                    self._in_background(session.disconnect("idle: nothing heard"), cp_id)
 
     @staticmethod
     async def _read(session: Session, ws: web.WebSocketResponse) -> None:
