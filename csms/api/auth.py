@@ -48,6 +48,8 @@ async def _caller(request: web.Request) -> tuple[User, str]:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("send Authorization: Bearer <token> (POST /api/v1/tokens gives one)")
     token = token.strip()
+    if not token.isascii():  # Tokens are URL-safe base64; anything else names none of them.
+        raise Unauthenticated("the token is unknown, revoked or expired")
     user = await users.user_for_token(request.app[POOL], token, request.app[CLOCK]())
     if user is None:
         raise Unauthenticated("the token is unknown, revoked or expired")

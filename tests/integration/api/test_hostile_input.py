@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import ShiftableClock, clone_database, serving, test_settings
+from tests.conftest import ServerHandle, ShiftableClock, clone_database, serving, test_settings
 from tests.world import TARIFF, World, make_world
 
 INT32_OVER = 2**31
@@ -501,3 +501,15 @@ async def test_flags_are_true_or_false(shared_world: World, path: str) -> None:
     method = "POST" if "/commands/" in path else "GET"
     body = {"idTag": "X"} if method == "POST" else None
     await _expect(shared_world, Call(method, path, body), 422, "validation_failed")
+
+
+async def test_a_bearer_token_that_is_not_text_is_simply_unknown(server: ServerHandle) -> None:
+    host, port = server.http_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Authorization: Bearer \xff\xfe\xc3\x28token\r\n\r\n"
+    )
+    status_line = await reader.readline()
+    writer.close()
+    assert status_line.split()[1] == b"401", status_line
