@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -21,8 +22,10 @@ from csms.api import (
     booking,
     charge_points,
     events,
+    files,
     id_tags,
     pages,
+    security_profiles,
     service,
     sites,
     transactions,
@@ -37,6 +40,7 @@ from csms.api.context import (
     GUARD,
     LIVE_FEED,
     LIVE_STATE,
+    LOCAL_LISTS,
     POOL,
     REGISTRY,
     SCHEDULER,
@@ -48,12 +52,14 @@ from csms.booking.codes import WrongCodeRule
 from csms.booking.reconcile import ConnectorWatch
 from csms.booking.service import Booking
 from csms.clock import Clock, system_clock
+from csms.domain.certificates import CertificateAuthority
 from csms.gateway import schemas
 from csms.gateway.commands import LocalCommandRouter
 from csms.gateway.guard import ConnectionGuard
 from csms.gateway.handlers import ChargePointHandlers
 from csms.gateway.registry import Registry
 from csms.gateway.transport import Gateway
+from csms.services.security import CertificateSigning, load_authority
 from csms.services.transactions import Transactions
 from csms.services.verification import IdTagVerifier
 from csms.settings import Settings
@@ -61,6 +67,7 @@ from csms.store.database import create_pool, database_url
 from csms.store.migrations import migrate
 from csms.workers.live_feed import LiveFeed
 from csms.workers.live_state import LiveStateWriter
+from csms.workers.local_lists import LocalListSync
 from csms.workers.scheduler import Scheduler
 from csms.workers.supervisor import Supervisor
 from csms.workers.token_purge import purge_tokens
@@ -68,6 +75,9 @@ from csms.workers.token_purge import purge_tokens
 log = logging.getLogger(__name__)
 
 OCPP_PREFIX = "/ocpp/"
+#: The security extension's certificate signing: the CA (read at start) and the service.
+CSR_AUTHORITY: web.AppKey[CertificateAuthority | None] = web.AppKey("csr_authority")
+CERTIFICATES = web.AppKey("certificates", CertificateSigning)
 
 
 def create_app(settings: Settings, clock: Clock = system_clock) -> web.Application:
@@ -80,6 +90,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app[CSR_AUTHORITY] = load_authority(settings.csr_ca_cert, settings.csr_ca_key)
     install_limits(app)
     app[GUARD] = guard
     app[WORKERS] = Supervisor()
@@ -89,6 +100,8 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app.on_shutdown.append(_close_connections)
     for module in (service, accounts, sites, charge_points, id_tags, transactions, booking, events):
         app.router.add_routes(module.routes)
+    app.router.add_routes(security_profiles.routes)
+    app.router.add_routes(files.routes)
     app.router.add_routes(pages.routes)
     app.router.add_get(OCPP_PREFIX + "{charge_point_id}", _ocpp)
     return app
@@ -99,13 +112,18 @@ async def _ocpp(request: web.Request) -> web.StreamResponse:
 
 
 def _port_middleware(settings: Settings, guard: ConnectionGuard) -> Middleware:
+    ocpp_ports = {settings.ocpp_port, settings.ocpp_plain_port} - {0}
+
     @web.middleware
     async def separate_ports(request: web.Request, handler: Handler) -> web.StreamResponse:
         ocpp = request.path.startswith(OCPP_PREFIX)
+        # Chargers download firmware and upload diagnostics (S 5.9, 5.19) where they reach
+        # csms: the file locations are served on the OCPP port too.
+        on_ocpp_port = ocpp or request.path.startswith(files.LOCATIONS_PREFIX)
         if settings.http_port != settings.ocpp_port:
             sockname = request.transport.get_extra_info("sockname") if request.transport else None
             port = sockname[1] if sockname else None
-            if (port == settings.ocpp_port) != ocpp:
+            if (port in ocpp_ports) != on_ocpp_port:
                 raise web.HTTPNotFound()
         if not ocpp:
             # An HTTP client has sent a whole request: keep-alive limits apply from here.
@@ -161,6 +179,8 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     supervisor.start("scheduler", app[SCHEDULER].run)
     supervisor.start("live-feed", app[LIVE_FEED].run)
     supervisor.start("idle-connections", app[GATEWAY].sweep_idle)
+    if app[SETTINGS].local_lists:
+        supervisor.start("local-lists", app[LOCAL_LISTS].run)
     supervisor.start("token-purge", functools.partial(purge_tokens, app[POOL], app[CLOCK]))
     try:
         yield
@@ -173,6 +193,10 @@ def _assemble(app: web.Application, live: LiveStateWriter) -> None:
     registry = app[REGISTRY] = Registry()
     router = app[COMMANDS] = LocalCommandRouter(registry, settings.call_timeout)
     handlers, scheduler = _booking_parts(app, router, live)
+    local_lists = app[LOCAL_LISTS] = LocalListSync(
+        pool, router, clock, node_id=settings.node_id, call_timeout=settings.call_timeout,
+        every=settings.local_list_sync_seconds, settle=settings.local_list_settle_seconds,
+    )
     app[GATEWAY] = Gateway(
         pool=pool,
         registry=registry,
@@ -184,9 +208,20 @@ def _assemble(app: web.Application, live: LiveStateWriter) -> None:
         guard=app[GUARD],
         ping_interval=settings.ws_ping_interval or None,
         idle_after=settings.idle_after(),
-        on_connect=scheduler.charger_connected,
+        on_connect=_on_connect(scheduler, local_lists if settings.local_lists else None),
     )
     app[LIVE_FEED] = LiveFeed(pool)
+
+
+def _on_connect(
+    scheduler: Scheduler, local_lists: LocalListSync | None
+) -> Callable[[str], Coroutine[Any, Any, None]]:
+    async def connected(charge_point_id: str) -> None:
+        if local_lists is not None:
+            await local_lists.charger_connected(charge_point_id)
+        await scheduler.charger_connected(charge_point_id)
+
+    return connected
 
 
 def _booking_parts(
@@ -211,6 +246,10 @@ def _booking_parts(
     lead = timedelta(seconds=settings.reserve_lead_seconds)
     app[BOOKING] = Booking(pool, router, clock, settings.window_rules(), lead)
     watch = ConnectorWatch(pool, clock, transactions.settle_abandoned)
+    lifetime = timedelta(days=settings.csr_validity_days)
+    certificates = app[CERTIFICATES] = CertificateSigning(
+        pool, router, clock, app[CSR_AUTHORITY], lifetime
+    )
     handlers = ChargePointHandlers(
         pool,
         live,
@@ -219,12 +258,14 @@ def _booking_parts(
         verifier=verifier,
         transactions=transactions,
         on_connector_status=watch.status_changed,
+        certificates=certificates,
     )
     return handlers, scheduler
 
 
 async def _close_connections(app: web.Application) -> None:
     app[LIVE_FEED].close()
+    await app[CERTIFICATES].close()
     registry = app[REGISTRY]
     sessions = [registry.get(cp_id) for cp_id in list(registry)]
     await asyncio.gather(

@@ -7,14 +7,16 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
+from csms.domain.authorization import ID_TAG_MAX_LENGTH
 from csms.domain.sites import check_timezone
-from csms.domain.timestamps import parse_timestamp
-from csms.errors import CsmsError
+from csms.domain.timestamps import TimestampError, format_timestamp, parse_timestamp
+from csms.errors import CsmsError, ValidationFailed
 from csms.services import accounts
 from csms.services import charge_points as charge_point_service
 from csms.settings import Settings
@@ -94,13 +96,19 @@ def _parser() -> argparse.ArgumentParser:
     add_site.add_argument("--timezone", required=True, help="IANA name, e.g. Europe/Berlin")
     add_site.set_defaults(run=_add_site)
 
+    _charge_point_commands(commands)
+    _id_tag_commands(commands)
+    return parser
+
+
+def _charge_point_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     charge_point = commands.add_parser("charge-point", help="charge points").add_subparsers(
         required=True
     )
     add_cp = charge_point.add_parser("add", help="register a charge point")
     add_cp.add_argument("--id", required=True)
     add_cp.add_argument("--site-id", type=int)
-    add_cp.add_argument("--key", help="AuthorizationKey for HTTP Basic auth (16-20 bytes)")
+    add_cp.add_argument("--key", help="AuthorizationKey for HTTP Basic auth (16-40 bytes)")
     add_cp.add_argument(
         "--connector",
         action="append",
@@ -109,15 +117,41 @@ def _parser() -> argparse.ArgumentParser:
         help="e.g. 1:Type2:22 (repeat for each connector)",
     )
     add_cp.set_defaults(run=_add_charge_point)
+    set_key = charge_point.add_parser(
+        "set-key",
+        help="store a new AuthorizationKey, not sent to the charger (to send it to a connected "
+        "charger: PUT /api/v1/charge-points/{id}/authorization-key)",
+    )
+    set_key.add_argument("--id", required=True)
+    set_key.add_argument(
+        "--key",
+        required=True,
+        help="the HTTP Basic password the charger will present: 16-40 printable ASCII "
+        "characters without ':'",
+    )
+    set_key.set_defaults(run=_set_key)
 
+
+def _id_tag_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     id_tag = commands.add_parser("id-tag", help="idTags (RFID cards)").add_subparsers(required=True)
     add_tag = id_tag.add_parser("add", help="register an idTag")
     add_tag.add_argument("--id-tag", required=True)
     add_tag.add_argument("--parent")
-    add_tag.add_argument("--expiry", help="RFC 3339 date-time")
+    add_tag.add_argument("--expiry", help="RFC 3339 date-time (without an offset: UTC)")
     add_tag.add_argument("--blocked", action="store_true")
     add_tag.set_defaults(run=_add_id_tag)
-    return parser
+    update = id_tag.add_parser("update", help="change an idTag's expiry, block or parent")
+    update.add_argument("--id-tag", required=True)
+    expiry = update.add_mutually_exclusive_group()
+    expiry.add_argument("--expiry", help="RFC 3339 with an offset: 2027-01-01T00:00:00+01:00")
+    expiry.add_argument("--no-expiry", action="store_true", help="never expires")
+    blocked = update.add_mutually_exclusive_group()
+    blocked.add_argument("--blocked", dest="blocked", action="store_const", const=True)
+    blocked.add_argument("--unblocked", dest="blocked", action="store_const", const=False)
+    parent = update.add_mutually_exclusive_group()
+    parent.add_argument("--parent", help="parentIdTag (its group)")
+    parent.add_argument("--no-parent", action="store_true", help="in no group")
+    update.set_defaults(run=_update_id_tag)
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -178,11 +212,71 @@ def _connector_arg(text: str) -> dict[str, object]:
     return {"connector_id": int(parts[0]), "connector_type": parts[1], "max_power_kw": parts[2]}
 
 
+async def _set_key(settings: Settings, args: argparse.Namespace) -> int:
+    key = charge_point_service.check_new_key(args.key, None)  # Before starting a database.
+    async with _pool(settings) as pool:
+        await charge_point_service.store_authorization_key(pool, args.id, key)
+    print(
+        f"AuthorizationKey of {args.id} stored (its hash only); not sent to the charger: "
+        "from its next connection on, only this key lets it in"
+    )
+    return 0
+
+
+def _expiry_arg(text: str, *, require_offset: bool) -> datetime:
+    try:
+        return parse_timestamp(text, require_offset=require_offset)
+    except TimestampError:
+        offset = " with an offset" if require_offset else ""
+        raise ValidationFailed(
+            f"--expiry must be an RFC 3339 date-time{offset} (e.g. 2027-01-01T00:00:00+01:00), "
+            f"not {text!r}"
+        ) from None
+
+
 async def _add_id_tag(settings: Settings, args: argparse.Namespace) -> int:
-    expiry: datetime | None = parse_timestamp(args.expiry) if args.expiry else None
+    expiry = _expiry_arg(args.expiry, require_offset=False) if args.expiry else None
     async with _pool(settings) as pool:
         await id_tags.create(
             pool, args.id_tag, parent_id_tag=args.parent, expiry_date=expiry, blocked=args.blocked
         )
     print(f"idTag {args.id_tag} registered")
     return 0
+
+
+async def _update_id_tag(settings: Settings, args: argparse.Namespace) -> int:
+    changes: dict[str, object] = {}
+    if args.expiry is not None or args.no_expiry:
+        changes["expiry_date"] = (
+            None if args.no_expiry else _expiry_arg(args.expiry, require_offset=True)
+        )
+    if args.blocked is not None:
+        changes["blocked"] = args.blocked
+    if args.parent is not None or args.no_parent:
+        changes["parent_id_tag"] = None if args.no_parent else _id_tag_arg(args.parent, "--parent")
+    if not changes:
+        raise ValidationFailed(
+            "nothing to change: give --expiry/--no-expiry, --blocked/--unblocked or "
+            "--parent/--no-parent"
+        )
+    async with _pool(settings) as pool:
+        row = await id_tags.update(pool, args.id_tag, changes)
+    print(f"idTag {row['id_tag']} updated: {_describe_card(row)}")
+    return 0
+
+
+def _id_tag_arg(text: str, option: str) -> str:
+    if not 1 <= len(text) <= ID_TAG_MAX_LENGTH or not text.isprintable():
+        raise ValidationFailed(f"{option} must be 1-{ID_TAG_MAX_LENGTH} printable characters")
+    return text
+
+
+def _describe_card(row: Mapping[str, Any]) -> str:
+    expiry = row["expiry_date"]
+    return ", ".join(
+        [
+            "blocked" if row["blocked"] else "not blocked",
+            "never expires" if expiry is None else f"expires {format_timestamp(expiry)}",
+            "no parent" if row["parent_id_tag"] is None else f"parent {row['parent_id_tag']}",
+        ]
+    )

@@ -22,14 +22,19 @@ log = logging.getLogger(__name__)
 
 
 def ocpp_ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    """TLS for the OCPP port: profile 2 with a certificate, profile 3 with a client CA too."""
+    """TLS for the OCPP port: profile 2 with a certificate, profile 3 with a client CA too.
+
+    Client certificates are optional at the TLS layer (a certificate presented must verify):
+    one port serves chargers of profile 2 and 3, and the gateway refuses a charger whose
+    connection proves less than its registered profile.
+    """
     if settings.tls_cert is None or settings.tls_key is None:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2  # SEC: TLS 1.2 or newer.
     context.load_cert_chain(settings.tls_cert, settings.tls_key)
     if settings.tls_client_ca is not None:
-        context.verify_mode = ssl.CERT_REQUIRED
+        context.verify_mode = ssl.CERT_OPTIONAL
         context.load_verify_locations(settings.tls_client_ca)
     return context
 
@@ -99,6 +104,9 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
             await GuardedSite(
                 runner, host, settings.ocpp_port, guard, ssl_context=tls, ocpp=True
             ).start()
+        if settings.ocpp_plain_port:
+            # Profile 0/1 chargers beside TLS ones: plain WebSocket on a port of its own.
+            await GuardedSite(runner, host, settings.ocpp_plain_port, guard, ocpp=True).start()
         scheme = "wss" if tls else "ws"
         log.info(
             "csms serving HTTP on http://%s:%s and OCPP on %s://%s:%s/ocpp/{id}",

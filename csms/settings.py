@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import urllib.parse
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -40,6 +41,15 @@ class Settings:
     tls_key: Path | None = None
     #: CA bundle to verify charger client certificates (security profile 3).
     tls_client_ca: Path | None = None
+    #: With TLS on the OCPP port, also serve plain WebSocket here (profile 0/1 chargers; 0: no).
+    ocpp_plain_port: int = 0
+    #: The CA that signs chargers' certificate requests (SignCertificate, security extension
+    #: A02/A03): its PEM certificate (certificates after the first are sent along as its chain)
+    #: and its unencrypted PEM key; both or neither. Unset: every request is Rejected.
+    csr_ca_cert: Path | None = None
+    csr_ca_key: Path | None = None
+    #: Days a certificate signed for a charger is valid (never beyond the CA's own end).
+    csr_validity_days: int = 365
     #: Heartbeat interval (seconds) given to chargers in BootNotification.conf.
     heartbeat_interval: int = 300
     #: How long a CSMS-initiated call waits for the charger's answer (seconds).
@@ -96,6 +106,18 @@ class Settings:
     max_pending_per_address: int = 100
     #: At start, how long to keep trying to reach a configured database (seconds).
     db_start_patience: float = 60.0
+    #: Local authorization lists (S 3.5): kept in step with the id tags on every charger that
+    #: manages one; how often chargers whose list fell behind are looked for, and how long
+    #: after a charger connects its list is checked (it boots first).
+    local_lists: bool = True
+    local_list_sync_seconds: float = 30.0
+    local_list_settle_seconds: float = 5.0
+    #: Firmware images and diagnostics uploads (S 5.9, 5.19), kept under ``data_dir/files``:
+    #: the largest file csms accepts (bytes), and the base URL chargers reach csms's file
+    #: locations at (``/ocpp-files/…`` on the OCPP port). Unset: derived from :attr:`host` and
+    #: :attr:`ocpp_port` (https with TLS) — set it to the public address behind NAT or a proxy.
+    max_file_bytes: int = 256 * 1024 * 1024
+    files_base_url: str | None = None
 
     def idle_after(self) -> float | None:
         """Seconds of silence after which a charger is closed (None: never).
@@ -106,6 +128,14 @@ class Settings:
         if self.idle_heartbeats <= 0:
             return None
         return self.idle_heartbeats * self.heartbeat_interval + self.handshake_timeout
+
+    def files_base(self) -> str:
+        """The base URL of csms's file locations as chargers reach it (no trailing slash)."""
+        if self.files_base_url:
+            return self.files_base_url.rstrip("/")
+        scheme = "https" if self.tls_cert is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.ocpp_port}"
 
     def window_rules(self) -> WindowRules:
         return WindowRules(
@@ -134,7 +164,13 @@ class Settings:
             raise ConfigurationError("CSMS_TLS_CERT and CSMS_TLS_KEY must be set together")
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise ConfigurationError("CSMS_TLS_CLIENT_CA needs CSMS_TLS_CERT and CSMS_TLS_KEY")
-        for name in ("http_port", "ocpp_port"):
+        if (self.csr_ca_cert is None) != (self.csr_ca_key is None):
+            raise ConfigurationError("CSMS_CSR_CA_CERT and CSMS_CSR_CA_KEY must be set together")
+        if self.csr_validity_days < 1:
+            raise ConfigurationError("CSMS_CSR_VALIDITY_DAYS must be at least 1")
+        if self.ocpp_plain_port and self.tls_cert is None:
+            raise ConfigurationError("CSMS_OCPP_PLAIN_PORT is for TLS deployments; use OCPP_PORT")
+        for name in ("http_port", "ocpp_port", "ocpp_plain_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise ConfigurationError(f"CSMS_{name.upper()} must be a port number, not {port}")
@@ -144,6 +180,22 @@ class Settings:
             )
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise ConfigurationError("need 1 <= CSMS_DB_POOL_MIN <= CSMS_DB_POOL_MAX")
+        if self.max_file_bytes < 1:
+            raise ConfigurationError("CSMS_MAX_FILE_BYTES must be at least 1")
+        if self.files_base_url is not None and not _is_base_url(self.files_base_url):
+            raise ConfigurationError(
+                "CSMS_FILES_BASE_URL must be an http:// or https:// URL with a host, "
+                "without query or fragment"
+            )
+
+
+def _is_base_url(url: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    plain = not (parts.query or parts.fragment)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and plain
 
 
 def _convert(name: str, annotation: str, raw: str) -> object:

@@ -71,3 +71,15 @@ class TestPki:
                 critical=False,
             )
         return _write(self.directory, stem, key, builder.sign(self._ca_key, hashes.SHA256()))
+
+    def ca_key_path(self) -> Path:
+        """The CA's private key in a file (for csms to sign chargers' CSRs with)."""
+        path = self.directory / "ca.key"
+        path.write_bytes(
+            self._ca_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import asyncpg
@@ -11,6 +12,7 @@ from aiohttp import web
 from csms.api.auth import operator
 from csms.api.context import BOOKING, COMMANDS, POOL
 from csms.api.encoding import json_response
+from csms.api.errors import error_response
 from csms.api.requests import (
     cursor_param,
     json_body,
@@ -23,9 +25,9 @@ from csms.api.requests import (
     query_int,
     reject_nul,
 )
-from csms.errors import ValidationFailed
+from csms.errors import NotFound, ValidationFailed
 from csms.services import charge_points as service
-from csms.store import charge_points, events
+from csms.store import charge_points, events, security
 
 routes = web.RouteTableDef()
 
@@ -80,6 +82,20 @@ async def get_charge_point(request: web.Request) -> web.Response:
     return json_response(detail)
 
 
+@routes.get("/api/v1/charge-points/{cp_id}/security-events")
+async def list_security_events(request: web.Request) -> web.Response:
+    """The charger's security events (SecurityEventNotification), newest first."""
+    operator(request)
+    pool = request.app[POOL]
+    cp_id = path_text(request, "cp_id")
+    limit = limit_param(request)
+    before = cursor_param(request, int)
+    if await charge_points.fetch_for_handshake(pool, cp_id) is None:
+        raise NotFound(f"no charge point {cp_id!r}")
+    rows = await security.list_security_events(pool, cp_id, before=before, limit=limit)
+    return json_response(page([dataclasses.asdict(row) for row in rows], limit, "id"))
+
+
 @routes.patch("/api/v1/charge-points/{cp_id}/connectors/{connector_id}")
 async def update_connector(request: web.Request) -> web.Response:
     """Take a connector out of service for booking (``{"out_of_service": true}``) or back."""
@@ -132,3 +148,55 @@ def _timeout(request: web.Request) -> float | None:
     if not 0 < timeout <= MAX_COMMAND_TIMEOUT:
         raise ValidationFailed(f"timeout must be more than 0 and at most {MAX_COMMAND_TIMEOUT:g}")
     return timeout
+
+
+@routes.put("/api/v1/charge-points/{cp_id}/authorization-key")
+async def put_authorization_key(request: web.Request) -> web.Response:
+    """Set or rotate the charger's AuthorizationKey, its HTTP Basic password (SEC security
+    profiles 1 and 2, use case A01).
+
+    Sent by ChangeConfiguration and stored (hashed) once the charger takes it; Rejected or
+    NotSupported: 409 with its answer, the old key stays. ``?offline=true`` sends nothing and
+    only stores it, for a charger provisioned with the key by other means.
+    """
+    operator(request)
+    body = await json_body(
+        request, required=frozenset({"authorization_key"}), optional=frozenset({"send_as"})
+    )
+    send_as = _key_format(body.get("send_as", service.KeyFormat.TEXT.value))
+    offline = query_flag(request, "offline")
+    key = service.check_new_key(body["authorization_key"], None if offline else send_as)
+    timeout = _timeout(request)
+    pool, cp_id = request.app[POOL], path_text(request, "cp_id")
+    if offline:
+        await service.store_authorization_key(pool, cp_id, key)
+        return json_response({"charge_point_id": cp_id, "sent_to_charger": False, "status": None})
+    change = await service.send_authorization_key(
+        pool, request.app[COMMANDS], cp_id, key, send_as, timeout
+    )
+    status = change.answer.get("status")
+    if not change.stored:
+        return error_response(
+            409,
+            "key_rejected",
+            f"the charger answered {status}; the stored AuthorizationKey is unchanged",
+            answer=change.answer,
+        )
+    return json_response({"charge_point_id": cp_id, "sent_to_charger": True, "status": status})
+
+
+@routes.delete("/api/v1/charge-points/{cp_id}/authorization-key")
+async def delete_authorization_key(request: web.Request) -> web.Response:
+    """Forget the AuthorizationKey: the charger may connect without Basic auth (profile 0)."""
+    operator(request)
+    pool, cp_id = request.app[POOL], path_text(request, "cp_id")
+    await service.remove_authorization_key(pool, cp_id)
+    return json_response(_present(await charge_points.get(pool, cp_id)))
+
+
+def _key_format(value: object) -> service.KeyFormat:
+    for key_format in service.KeyFormat:
+        if value == key_format.value:
+            return key_format
+    formats = " or ".join(f'"{f.value}"' for f in service.KeyFormat)
+    raise ValidationFailed(f"send_as must be {formats}")

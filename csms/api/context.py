@@ -17,6 +17,7 @@ from csms.store.embedded import EmbeddedPostgres
 from csms.store.users import User
 from csms.workers.live_feed import LiveFeed
 from csms.workers.live_state import LiveStateWriter
+from csms.workers.local_lists import LocalListSync
 from csms.workers.scheduler import Scheduler
 from csms.workers.supervisor import Supervisor
 
@@ -33,6 +34,7 @@ LIVE_FEED = web.AppKey("live_feed", LiveFeed)
 LIMITS = web.AppKey("limits", AbuseLimits)
 WORKERS = web.AppKey("workers", Supervisor)
 GUARD = web.AppKey("guard", ConnectionGuard)
+LOCAL_LISTS = web.AppKey("local_lists", LocalListSync)
 EMBEDDED_POSTGRES = web.AppKey("embedded_postgres", EmbeddedPostgres)
 
 USER = web.RequestKey("user", User)

@@ -9,6 +9,9 @@ Event types (``event:`` line; ``data:`` is JSON):
   the booking's driver and operators. Never carries the code.
 - ``meter`` — ``{reservation_id}``: new meter readings of a charging booking (fetch it again to
   see the energy so far); its driver and operators.
+- ``security_event`` — ``{id, charge_point_id, type, tech_info, occurred_at, received_at}``: a
+  charger reported a security event that the 1.6 security white paper marks critical
+  (``occurred_at`` is the charger's clock); operators only.
 
 Browsers' ``EventSource`` cannot send headers, so this endpoint also takes the bearer token as
 ``?access_token=``. A comment line every 15 s keeps proxies from closing an idle stream.

@@ -1,4 +1,10 @@
-"""idTags: ``POST/GET /api/v1/id-tags`` (operators), ``POST/GET /api/v1/me/id-tags`` (drivers)."""
+"""idTags: ``POST/GET /api/v1/id-tags``, ``PATCH /api/v1/id-tags/{id_tag}`` (operators),
+``POST/GET /api/v1/me/id-tags`` (drivers).
+
+Drivers register and list their own cards and change nothing on them: unblocking or extending
+a card would undo an operator's decision, and its parent is the driver's group, fixed (see
+:func:`csms.store.id_tags.check_parent`). A driver who lost a card asks the operator to block it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,15 @@ from aiohttp import web
 from csms.api.auth import operator
 from csms.api.context import POOL, SETTINGS, USER
 from csms.api.encoding import json_response
-from csms.api.requests import cursor_param, json_body, limit_param, optional_int_field, page
+from csms.api.requests import (
+    cursor_param,
+    json_body,
+    limit_param,
+    optional_int_field,
+    page,
+    path_text,
+    time_value,
+)
 from csms.domain.authorization import ID_TAG_MAX_LENGTH, driver_group_tag
 from csms.domain.timestamps import TimestampError, parse_timestamp
 from csms.errors import ValidationFailed
@@ -62,6 +76,31 @@ async def create_id_tag(request: web.Request) -> web.Response:
         user_id=user_id,
     )
     return json_response(dict(row), status=201)
+
+
+@routes.patch("/api/v1/id-tags/{id_tag}")
+async def update_id_tag(request: web.Request) -> web.Response:
+    """Change a card's ``expiry_date``, ``blocked`` or ``parent_id_tag`` (null clears the
+    expiry or the parent). Authorize and StartTransaction answer by the new values at once
+    (S 4.1, 7.27). A charger's Authorization Cache is not cleared (S 3.5: a cached card may
+    still be accepted offline; ClearCache through the commands endpoint); local lists follow
+    as after any change of an idTag."""
+    operator(request)
+    body = await json_body(request, required=frozenset(), optional=id_tags.UPDATABLE)
+    if not body:
+        raise ValidationFailed("nothing to change: give expiry_date, blocked or parent_id_tag")
+    changes: dict[str, object] = {}
+    if "blocked" in body:
+        if not isinstance(body["blocked"], bool):
+            raise ValidationFailed("blocked must be true or false")
+        changes["blocked"] = body["blocked"]
+    if "expiry_date" in body:
+        expiry = body["expiry_date"]
+        changes["expiry_date"] = None if expiry is None else time_value(expiry, "expiry_date")
+    if "parent_id_tag" in body:
+        changes["parent_id_tag"] = _id_tag(body, "parent_id_tag")
+    row = await id_tags.update(request.app[POOL], path_text(request, "id_tag"), changes)
+    return json_response(dict(row))
 
 
 @routes.get("/api/v1/id-tags")

@@ -19,15 +19,20 @@ from csms.domain.meter_values import flatten
 from csms.domain.timestamps import TimestampError, format_timestamp, parse_timestamp
 from csms.gateway.frames import ErrorCode
 from csms.gateway.session import CallRefused, Handler, Payload
+from csms.services import files, security
+from csms.services.security import CertificateSigning
 from csms.services.transactions import StartRequest, StopRequest, Transactions
 from csms.services.verification import IdTagVerifier
 from csms.store import charge_points, events
+from csms.store.security import ReportKind, SecurityEvent, StatusReport, record_status_report
 from csms.workers.live_state import ConnectorStatus, LiveStateWriter
 
 ConnectorStatusChanged = Callable[[str, int, str], Awaitable[object]]
 #: meterStart/meterStop are integers (S 6.45, 6.49); a register holds int64 Wh at most.
 _REGISTER_RANGE = range(-(2**63), 2**63)
 _REGISTRATION = {"accepted": "Accepted", "pending": "Pending", "rejected": "Rejected"}
+#: PostgreSQL text holds no NUL; a security event is evidence, kept rather than refused.
+_NUL_STAND_IN = "\N{REPLACEMENT CHARACTER}"
 
 
 def id_tag_info(info: IdTagInfo) -> dict[str, Any]:
@@ -65,6 +70,10 @@ def _connector(payload: Payload, *, allow_zero: bool) -> int:
     return connector_id
 
 
+def _storable(text: str) -> str:
+    return text.replace("\x00", _NUL_STAND_IN)
+
+
 class ChargePointHandlers:
     """The handler table of the gateway, bound to the database and the clock."""
 
@@ -78,6 +87,7 @@ class ChargePointHandlers:
         verifier: IdTagVerifier,
         transactions: Transactions,
         on_connector_status: ConnectorStatusChanged,
+        certificates: CertificateSigning,
     ) -> None:
         self._pool = pool
         self._live = live
@@ -86,6 +96,7 @@ class ChargePointHandlers:
         self._verifier = verifier
         self._transactions = transactions
         self._on_connector_status = on_connector_status
+        self._certificates = certificates
 
     def table(self) -> dict[str, Handler]:
         return {
@@ -99,6 +110,11 @@ class ChargePointHandlers:
             "StartTransaction": self.start_transaction,
             "StatusNotification": self.status_notification,
             "StopTransaction": self.stop_transaction,
+            # The security extension ("Improved security for OCPP 1.6-J").
+            "LogStatusNotification": self.log_status_notification,
+            "SecurityEventNotification": self.security_event_notification,
+            "SignCertificate": self.sign_certificate,
+            "SignedFirmwareStatusNotification": self.signed_firmware_status_notification,
         }
 
     async def boot_notification(self, charge_point_id: str, payload: Payload) -> Payload:
@@ -192,13 +208,53 @@ class ChargePointHandlers:
     async def diagnostics_status_notification(
         self, charge_point_id: str, payload: Payload
     ) -> Payload:
-        await events.record_diagnostics_status(
-            self._pool, charge_point_id, payload["status"], self._clock()
-        )
+        status, at = payload["status"], self._clock()
+        await events.record_diagnostics_status(self._pool, charge_point_id, status, at)
+        # S 4.4, 6.17: the notification names no request; the charger's latest one takes it.
+        await files.diagnostics_status_reported(self._pool, charge_point_id, status, at)
         return {}
 
     async def firmware_status_notification(self, charge_point_id: str, payload: Payload) -> Payload:
-        await events.record_firmware_status(
-            self._pool, charge_point_id, payload["status"], self._clock()
-        )
+        status, at = payload["status"], self._clock()
+        await events.record_firmware_status(self._pool, charge_point_id, status, at)
+        # S 4.5, 6.19: in 1.6 the notification carries no request id — it reports on the latest
+        # UpdateFirmware the charger was sent, so that update takes the status.
+        await files.firmware_status_reported(self._pool, charge_point_id, status, at)
         return {}
+
+    async def security_event_notification(self, charge_point_id: str, payload: Payload) -> Payload:
+        # White paper A04: sent at boot by many chargers, and again until answered; kept, and
+        # a critical one alerts operators (warning log, live feed).
+        event = SecurityEvent(
+            type=_storable(payload["type"]),
+            tech_info=None if "techInfo" not in payload else _storable(payload["techInfo"]),
+            occurred_at=_timestamp(payload["timestamp"]),
+            received_at=self._clock(),
+            critical=security.is_critical(payload["type"]),
+        )
+        await security.record_security_event(self._pool, charge_point_id, event)
+        return {}
+
+    async def log_status_notification(self, charge_point_id: str, payload: Payload) -> Payload:
+        # White paper N01: progress of the upload a GetLog asked for.
+        await self._status_report(charge_point_id, "log", payload)
+        return {}
+
+    async def signed_firmware_status_notification(
+        self, charge_point_id: str, payload: Payload
+    ) -> Payload:
+        # White paper L01: progress of a SignedUpdateFirmware.
+        await self._status_report(charge_point_id, "signed_firmware", payload)
+        return {}
+
+    async def _status_report(
+        self, charge_point_id: str, kind: ReportKind, payload: Payload
+    ) -> None:
+        report = StatusReport(kind, payload["status"], payload.get("requestId"), self._clock())
+        await record_status_report(self._pool, charge_point_id, report, payload)
+
+    async def sign_certificate(self, charge_point_id: str, payload: Payload) -> Payload:
+        # White paper A02/A03: the answer says whether the CSR will be processed; the
+        # certificate follows as CertificateSigned.req once the answer is out.
+        accepted = self._certificates.request(charge_point_id, payload["csr"])
+        return {"status": "Accepted" if accepted else "Rejected"}

@@ -33,6 +33,11 @@ CHARGE_POINT_ACTIONS = frozenset(
         "StartTransaction",
         "StatusNotification",
         "StopTransaction",
+        # The security extension ("Improved security for OCPP 1.6-J", section 5).
+        "LogStatusNotification",
+        "SecurityEventNotification",
+        "SignCertificate",
+        "SignedFirmwareStatusNotification",
     }
 )
 #: Actions the CSMS sends to a charge point (S 5); see :func:`is_central_system_action`.
@@ -57,6 +62,14 @@ CENTRAL_SYSTEM_ACTIONS = frozenset(
         "TriggerMessage",
         "UnlockConnector",
         "UpdateFirmware",
+        # The security extension ("Improved security for OCPP 1.6-J", section 5).
+        "CertificateSigned",
+        "DeleteCertificate",
+        "ExtendedTriggerMessage",
+        "GetInstalledCertificateIds",
+        "GetLog",
+        "InstallCertificate",
+        "SignedUpdateFirmware",
     }
 )
 

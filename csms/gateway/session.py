@@ -19,7 +19,7 @@ from typing import Any
 from csms.errors import ChargePointCallError, ChargePointNotConnected, ChargePointTimeout, CsmsError
 from csms.gateway import frames, schemas
 from csms.gateway.frames import ErrorCode
-from csms.store.errors import is_unavailable
+from csms.store.errors import is_unavailable, is_unstorable
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,14 @@ class Session:
             log.warning("%s: %s refused: %s", self.charge_point_id, call.action, error)
             await self._send_error(call.message_id, ErrorCode.GENERIC_ERROR, error.message)
         except Exception as error:
+            if is_unstorable(error):
+                # J 4.2.3 PropertyConstraintViolation: a field holds a value that cannot be kept
+                # (a NUL character, a number out of range) — refused, not an internal error.
+                await self._send_error(
+                    call.message_id, ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+                    f"a field holds a value that cannot be stored: {error}",
+                )
+                return
             if not is_unavailable(error):
                 log.exception("%s: %s failed", self.charge_point_id, call.action)
                 await self._send_error(call.message_id, ErrorCode.INTERNAL_ERROR, "internal error")

@@ -31,11 +31,12 @@ from aiohttp import WSMsgType, web
 from csms.clock import Clock
 from csms.domain.charge_points import check_charge_point_id
 from csms.domain.credentials import verify_secret
+from csms.domain.security_profiles import ConnectionProof, achieved_profile
 from csms.errors import ChargePointNotConnected, ValidationFailed
 from csms.gateway.guard import ConnectionGuard
 from csms.gateway.registry import Registry
 from csms.gateway.session import Handler, Session
-from csms.store import charge_points
+from csms.store import charge_points, security_profiles
 from csms.store.errors import is_unavailable
 from csms.workers.live_state import LiveStateWriter
 
@@ -84,7 +85,11 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         charge_point_id = request.match_info["charge_point_id"]
-        await self._admit(request, charge_point_id)
+        record, achieved = await self._admit(request, charge_point_id)
+        if record.security_profile_pending is not None and await security_profiles.promote(
+            self._pool, charge_point_id, achieved
+        ):
+            log.info("%s: now at security profile %d", charge_point_id, achieved)
         offered = _offered_subprotocols(request)
         ws = web.WebSocketResponse(
             protocols=(SUBPROTOCOL,) if SUBPROTOCOL in offered else (),
@@ -106,7 +111,11 @@ class Gateway:
         await self._run(charge_point_id, ws)
         return ws
 
-    async def _admit(self, request: web.Request, charge_point_id: str) -> None:
+    async def _admit(
+        self, request: web.Request, charge_point_id: str
+    ) -> tuple[charge_points.HandshakeRecord, int]:
+        """The charger's record and the security profile this connection proved; raises the
+        HTTP refusal otherwise."""
         try:
             check_charge_point_id(charge_point_id)
         except ValidationFailed:
@@ -118,15 +127,35 @@ class Gateway:
                 raise web.HTTPNotFound(text="unknown charge point\n")
             record = await charge_points.admit_pending(self._pool, charge_point_id)
             log.info("%s: unknown charge point admitted as pending", charge_point_id)
-        if record.authorization_key_hash is not None:
-            key = _basic_password(request, charge_point_id)
-            if key is None or not await self._key_matches(
-                charge_point_id, key, record.authorization_key_hash
-            ):
-                log.warning("%s: refused, missing or wrong authorization key", charge_point_id)
-                raise web.HTTPUnauthorized(
-                    headers={"WWW-Authenticate": 'Basic realm="csms"'}, text="unauthorized\n"
-                )
+        proof = await self._proof(request, record)
+        achieved = achieved_profile(proof, charge_point_id)
+        if achieved < record.security_profile:
+            log.warning("%s: refused, security profile %d proved, %d required",
+                        charge_point_id, achieved, record.security_profile)
+            raise web.HTTPForbidden(
+                text=f"security profile {record.security_profile} required\n"
+            )
+        return record, achieved
+
+    async def _proof(
+        self, request: web.Request, record: charge_points.HandshakeRecord
+    ) -> ConnectionProof:
+        """What the connection proves: TLS, a verified client certificate, the key (SEC 2)."""
+        tls, certificate_name = _tls_identity(request)
+        if tls and certificate_name == record.id:
+            return ConnectionProof(tls, certificate_name, key_verified=False)  # Profile 3.
+        if record.authorization_key_hash is None:
+            return ConnectionProof(tls, certificate_name, key_verified=False)
+        key = _basic_password(request, record.id)
+        if key is None or not await self._key_matches(
+            record.id, key, record.authorization_key_hash
+        ):
+            # A stored key must be presented, whatever the registered profile (SEC 2.2).
+            log.warning("%s: refused, missing or wrong authorization key", record.id)
+            raise web.HTTPUnauthorized(
+                headers={"WWW-Authenticate": 'Basic realm="csms"'}, text="unauthorized\n"
+            )
+        return ConnectionProof(tls, certificate_name, key_verified=True)
 
     async def _key_matches(self, charge_point_id: str, key: str, stored: str) -> bool:
         digest = hashlib.sha256(key.encode()).digest()
@@ -228,9 +257,25 @@ def _basic_password(request: web.Request, charge_point_id: str) -> str | None:
     if scheme.lower() != "basic":
         return None
     try:
-        user, sep, password = (
-            base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-        )
+        credentials = base64.b64decode(encoded.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return password if sep and user == charge_point_id else None
+    # RFC 7617: user-id ":" password. The user is known (the charger id, which may itself hold
+    # a colon), so the password is whatever follows it.
+    prefix = charge_point_id + ":"
+    return credentials[len(prefix) :] if credentials.startswith(prefix) else None
+
+
+def _tls_identity(request: web.Request) -> tuple[bool, str | None]:
+    """Whether the connection is TLS, and the Common Name of a client certificate the TLS layer
+    verified against ``CSMS_TLS_CLIENT_CA`` (none without one)."""
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return False, None
+    certificate = ssl_object.getpeercert()
+    for entry in (certificate or {}).get("subject", ()):
+        for name, value in entry:
+            if name == "commonName":
+                return True, str(value)
+    return True, None

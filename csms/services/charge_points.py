@@ -1,9 +1,12 @@
-"""Registering charge points, and sending them commands."""
+"""Registering charge points, changing their AuthorizationKey, and sending them commands."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import re
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -15,7 +18,7 @@ from csms.domain.charge_points import (
     check_connectors,
 )
 from csms.domain.credentials import AUTHORIZATION_KEY_COST, hash_secret
-from csms.errors import AlreadyExists, NotFound
+from csms.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
 from csms.store import charge_points
 
 log = logging.getLogger(__name__)
@@ -61,21 +64,159 @@ async def send_command(
 ) -> dict[str, Any]:
     """Send an operator's command and return the charger's answer.
 
-    A new AuthorizationKey accepted by the charger replaces the stored one at once: from then
-    on the charger connects with the new key and the old one stops working (SEC profile 1).
+    A ChangeConfiguration of AuthorizationKey is a key change like
+    :func:`send_authorization_key`'s, its value taken as the key itself (``send_as`` text):
+    the key replaces the stored one once the charger has taken it.
     """
     if await charge_points.fetch_for_handshake(pool, charge_point_id) is None:
         raise NotFound(f"no charge point {charge_point_id!r}")
     new_key = _new_authorization_key(action, payload)
-    answer = await router.call(charge_point_id, action, payload, timeout)
-    if new_key is not None and answer.get("status") == "Accepted":
-        key_hash = await asyncio.to_thread(hash_secret, new_key, AUTHORIZATION_KEY_COST)
-        await charge_points.set_authorization_key(pool, charge_point_id, key_hash)
-        log.info("%s: AuthorizationKey changed", charge_point_id)
-    return answer
+    if new_key is None:
+        return await router.call(charge_point_id, action, payload, timeout)
+    key_hash = await asyncio.to_thread(hash_secret, new_key, AUTHORIZATION_KEY_COST)
+    change = await _change_key(pool, router, charge_point_id, key_hash, payload, timeout)
+    return change.answer
 
 
 def _new_authorization_key(action: str, payload: dict[str, Any]) -> str | None:
-    if action != "ChangeConfiguration" or payload.get("key") != "AuthorizationKey":
+    key = payload.get("key")
+    # ChangeConfiguration.req's key is a CiString50 (S 6.9, 7.17): any case names the key.
+    if action != "ChangeConfiguration" or not isinstance(key, str):
+        return None
+    if key.casefold() != "authorizationkey":
         return None
     return check_authorization_key(payload.get("value"))
+
+
+class KeyFormat(StrEnum):
+    """How a new AuthorizationKey travels in ``ChangeConfiguration.value``."""
+
+    #: The key itself: for chargers that use the value as their password as it is.
+    TEXT = "text"
+    #: SEC: the hexadecimal representation of the key's bytes, which the charger decodes.
+    HEX = "hex"
+
+
+#: SEC ("Improved security for OCPP 1.6-J"), configuration key AuthorizationKey: "minimal
+#: length: 16 bytes ... Hexadecimal represented (20 bytes maximum, represented as a string of up
+#: to 40 hexadecimal digits)". Sent as text, the value itself is the key: up to 40 bytes.
+KEY_MIN_BYTES = 16
+HEX_KEY_MAX_BYTES = 20
+TEXT_KEY_MAX_BYTES = 40
+# Printable ASCII without ':'. ChangeConfiguration.value is a CiString500: printable ASCII
+# only (S 6.9, 7.19). ':' ends the user in HTTP Basic credentials (RFC 7617): chargers that
+# split at the last ':' would send another password.
+_KEY_CHARACTERS = re.compile(r"[\x20-\x39\x3b-\x7e]+")
+_HEX_DIGITS = re.compile(r"[0-9A-Fa-f]+")
+
+
+def check_new_key(value: object, send_as: KeyFormat | None) -> str:
+    """``value`` if it can be a charger's new AuthorizationKey, sent ``send_as`` (None: only
+    stored, never sent). The key is what the charger presents as its HTTP Basic password."""
+    if not isinstance(value, str) or not _KEY_CHARACTERS.fullmatch(value):
+        raise ValidationFailed("authorization_key must be printable ASCII characters without ':'")
+    longest = HEX_KEY_MAX_BYTES if send_as is KeyFormat.HEX else TEXT_KEY_MAX_BYTES
+    if not KEY_MIN_BYTES <= len(value) <= longest:
+        sent = " to send as hex (40 hex digits at most, SEC)" if send_as is KeyFormat.HEX else ""
+        raise ValidationFailed(
+            f"authorization_key must be {KEY_MIN_BYTES}-{longest} characters{sent}"
+        )
+    if send_as is KeyFormat.TEXT and _HEX_DIGITS.fullmatch(value):
+        # SEC writes the value in hex: a charger that follows it would decode this one and
+        # present other bytes than the key stored here, and never be let in again.
+        raise ValidationFailed(
+            "an authorization_key of hex digits only reads as hex to chargers that follow SEC: "
+            'add another character or send it with "send_as": "hex"'
+        )
+    return value
+
+
+#: ChangeConfiguration answers (S 6.10, 7.22 ConfigurationStatus) after which the charger has
+#: the new key. RebootRequired: it has taken the key and uses it from its next start; keeping
+#: the old hash would lock it out after that reboot.
+_KEY_TAKEN = frozenset({"Accepted", "RebootRequired"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeyChange:
+    """A new AuthorizationKey sent to a charger: its answer and whether the key was stored."""
+
+    answer: dict[str, Any]
+    stored: bool
+
+
+async def send_authorization_key(
+    pool: asyncpg.Pool,
+    router: CommandRouter,
+    charge_point_id: str,
+    key: str,
+    send_as: KeyFormat,
+    timeout: float | None = None,
+) -> KeyChange:
+    """Give a connected charger a new AuthorizationKey (SEC use case A01) by
+    ChangeConfiguration; store its hash only once the charger has taken it.
+
+    Until the charger reconnects its current connection goes on (authenticated with the old
+    key); its next handshake must present the new one. ``key`` passed :func:`check_new_key`.
+    """
+    # Hashed before sending: a charger reconnects with the new key right after its answer
+    # (SEC A01), and should find it stored by then.
+    key_hash = await asyncio.to_thread(hash_secret, key, AUTHORIZATION_KEY_COST)
+    value = key.encode().hex() if send_as is KeyFormat.HEX else key
+    payload = {"key": "AuthorizationKey", "value": value}
+    return await _change_key(pool, router, charge_point_id, key_hash, payload, timeout)
+
+
+async def _change_key(
+    pool: asyncpg.Pool,
+    router: CommandRouter,
+    charge_point_id: str,
+    key_hash: str,
+    payload: dict[str, Any],
+    timeout: float | None,
+) -> KeyChange:
+    taken = False
+    try:
+        async with charge_points.key_change(pool, charge_point_id) as connection:
+            answer = await router.call(charge_point_id, "ChangeConfiguration", payload, timeout)
+            taken = answer.get("status") in _KEY_TAKEN
+            if taken:
+                await charge_points.set_authorization_key(connection, charge_point_id, key_hash)
+    except Exception:
+        if taken:  # Never the key itself in a log.
+            log.error(
+                "%s: the charger took a new AuthorizationKey but storing it failed; "
+                "store it again (offline) or it cannot connect",
+                charge_point_id,
+            )
+        raise
+    log.info("%s: AuthorizationKey change answered %s", charge_point_id, answer.get("status"))
+    return KeyChange(answer, stored=taken)
+
+
+async def store_authorization_key(pool: asyncpg.Pool, charge_point_id: str, key: str) -> None:
+    """Store a new AuthorizationKey without telling the charger (it is provisioned by other
+    means): from its next handshake on, only this key lets it in."""
+    key_hash = await asyncio.to_thread(hash_secret, key, AUTHORIZATION_KEY_COST)
+    async with charge_points.key_change(pool, charge_point_id) as connection:
+        await charge_points.set_authorization_key(connection, charge_point_id, key_hash)
+    log.info("%s: AuthorizationKey stored (not sent to the charger)", charge_point_id)
+
+
+async def remove_authorization_key(pool: asyncpg.Pool, charge_point_id: str) -> None:
+    """Forget the charger's AuthorizationKey: it may connect without Basic auth again.
+
+    Refused (:class:`Conflict`) for a charger registered at security profile 1 or 2, which
+    authenticates with the key: lower its profile first, or it could never connect again.
+    """
+    async with charge_points.key_change(pool, charge_point_id) as connection:
+        profile = await connection.fetchval(
+            "SELECT security_profile FROM charge_points WHERE id = $1", charge_point_id
+        )
+        if profile in (1, 2):
+            raise Conflict(
+                f"{charge_point_id} is at security profile {profile}, which authenticates with "
+                "the key: lower its profile first"
+            )
+        await charge_points.set_authorization_key(connection, charge_point_id, None)
+    log.warning("%s: AuthorizationKey removed; connections are not authenticated", charge_point_id)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from csms.domain.charge_points import ConnectorSpec
-from csms.errors import NotFound
+from csms.errors import Conflict, NotFound
 from csms.store.errors import translated
 
 #: How often a node proves it is alive; a node silent for 3x this no longer holds connections.
@@ -22,11 +24,16 @@ class HandshakeRecord:
     id: str
     registration_status: str
     authorization_key_hash: str | None
+    #: The lowest security profile a connection must prove, and a raise in progress (SEC 2).
+    security_profile: int = 0
+    security_profile_pending: int | None = None
 
 
 async def fetch_for_handshake(pool: asyncpg.Pool, charge_point_id: str) -> HandshakeRecord | None:
     row = await pool.fetchrow(
-        "SELECT id, registration_status, authorization_key_hash FROM charge_points WHERE id = $1",
+        """SELECT id, registration_status, authorization_key_hash, security_profile,
+                  security_profile_pending
+           FROM charge_points WHERE id = $1""",
         charge_point_id,
     )
     return None if row is None else HandshakeRecord(**dict(row))
@@ -103,8 +110,42 @@ async def _put_connectors(
     )
 
 
-async def set_authorization_key(pool: asyncpg.Pool, charge_point_id: str, key_hash: str) -> None:
-    await pool.execute(
+class KeyChangeInProgress(Conflict):
+    """Another change of this charger's AuthorizationKey is under way."""
+
+    code = "key_change_in_progress"
+
+
+@contextlib.asynccontextmanager
+async def key_change(pool: asyncpg.Pool, charge_point_id: str) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction in which this charger's AuthorizationKey may be changed, alone.
+
+    One change at a time per charger, on every node: two rotations sent one after the other
+    could otherwise be stored in the other order, leaving a hash of the key the charger no
+    longer has (it could never connect again). A second change is refused at once
+    (:class:`KeyChangeInProgress`) rather than queued behind a charger that may take the whole
+    call timeout to answer. :class:`NotFound` for an unknown charger.
+    """
+    async with pool.acquire() as connection, connection.transaction():
+        if not await connection.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM charge_points WHERE id = $1)", charge_point_id
+        ):
+            raise NotFound(f"no charge point {charge_point_id!r}")
+        if not await connection.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended('csms AuthorizationKey ' || $1, 0))",
+            charge_point_id,
+        ):
+            raise KeyChangeInProgress(
+                f"the AuthorizationKey of {charge_point_id!r} is being changed; try again"
+            )
+        yield connection
+
+
+async def set_authorization_key(
+    executor: asyncpg.Pool | asyncpg.Connection, charge_point_id: str, key_hash: str | None
+) -> None:
+    """Store a new AuthorizationKey hash (None: connections need no Basic auth any more)."""
+    await executor.execute(
         "UPDATE charge_points SET authorization_key_hash = $2 WHERE id = $1",
         charge_point_id,
         key_hash,

@@ -21,6 +21,12 @@ _UNAVAILABLE = (
 )
 
 
+def is_unstorable(error: BaseException) -> bool:
+    """Whether ``error`` is PostgreSQL refusing a value (a NUL character in text, a number out
+    of its column's range): the input was bad, not the server."""
+    return isinstance(error, asyncpg.DataError)
+
+
 def is_unavailable(error: BaseException) -> bool:
     """Whether ``error`` means the database cannot be used right now (worth retrying later),
     as opposed to a statement it refused."""

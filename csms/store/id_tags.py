@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import datetime
 
 import asyncpg
 
-from csms.domain.authorization import IdTagRecord
-from csms.errors import AlreadyExists, Conflict
+from csms.domain.authorization import IdTagRecord, driver_group_tag
+from csms.errors import AlreadyExists, Conflict, NotFound
 from csms.store.errors import translated
 
 
@@ -56,6 +58,75 @@ async def create(
             )
     assert row is not None
     return row
+
+
+class DriverGroup(Conflict):
+    """A change would put a card into, or take a driver's card out of, a driver's group."""
+
+    code = "driver_group"
+
+
+#: What an operator may change on a card (S 7.27 IdTagInfo: expiryDate, parentIdTag, Blocked).
+UPDATABLE = frozenset({"expiry_date", "blocked", "parent_id_tag"})
+
+
+async def update(pool: asyncpg.Pool, id_tag: str, changes: Mapping[str, object]) -> asyncpg.Record:
+    """Change some of :data:`UPDATABLE` of a card (``id_tag`` without case); a None expiry or
+    parent clears it. Its name never changes: a card and a live booking code still never share
+    one. :class:`NotFound`; :class:`DriverGroup` (see :func:`check_parent`)."""
+    assert set(changes) <= UPDATABLE, changes
+    async with pool.acquire() as connection, connection.transaction():
+        card = await connection.fetchrow(
+            """SELECT id_tag, parent_id_tag, user_id FROM id_tags
+               WHERE lower(id_tag) = lower($1) FOR UPDATE""",
+            id_tag,
+        )
+        if card is None:
+            raise NotFound(f"no idTag {id_tag!r}")
+        if "parent_id_tag" in changes:
+            check_parent(card["user_id"], card["parent_id_tag"], changes["parent_id_tag"])
+        row = await connection.fetchrow(
+            f"""UPDATE id_tags
+                SET expiry_date = CASE WHEN $2 THEN $3 ELSE expiry_date END,
+                    blocked = COALESCE($4, blocked),
+                    parent_id_tag = CASE WHEN $5 THEN $6 ELSE parent_id_tag END
+                WHERE id_tag = $1 RETURNING {_COLUMNS}""",
+            card["id_tag"],
+            "expiry_date" in changes,
+            changes.get("expiry_date"),
+            changes.get("blocked"),
+            "parent_id_tag" in changes,
+            changes.get("parent_id_tag"),
+        )
+    assert row is not None
+    return row
+
+
+#: The form of :func:`~csms.domain.authorization.driver_group_tag`, in any case.
+_DRIVER_GROUP = re.compile(r"driver-[0-9]+", re.IGNORECASE)
+
+
+def check_parent(user_id: int | None, current: str | None, new: object) -> None:
+    """A driver's group (``DRIVER-<user id>``) holds that driver's own cards and nothing else.
+
+    It is the parentIdTag of their bookings: a card in it may start them (S 5.13) and is taken
+    as the driver's own. So another card may not join it, and a driver's card may not leave
+    it (tapping the card at a booked connector would stop working).
+    """
+    if _same(new, current):
+        return
+    if user_id is not None:
+        group = driver_group_tag(user_id)
+        if not _same(new, group):
+            raise DriverGroup(f"a driver's card stays in its driver's group ({group})")
+    elif isinstance(new, str) and _DRIVER_GROUP.fullmatch(new):
+        raise DriverGroup(f"{new} is a driver's group: only that driver's own cards are in it")
+
+
+def _same(a: object, b: str | None) -> bool:
+    if isinstance(a, str) and b is not None:
+        return a.casefold() == b.casefold()
+    return a is None and b is None
 
 
 async def lock_name(connection: asyncpg.Connection, name: str) -> None:

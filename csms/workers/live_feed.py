@@ -1,11 +1,11 @@
 """Live updates for the web pages: what changed, pushed to whoever may see it.
 
 One poller per node reads recent changes from PostgreSQL (so it sees what every node wrote):
-connector status, chargers coming and going, booking status, and meter readings of running
-sessions. Each poll looks a little further back than the last change it saw — a batch written
-late with earlier timestamps is not missed — and publishes only what differs from what it
-published before, so a change is sent once. Subscribers are the SSE streams of
-``GET /api/v1/events``.
+connector status, chargers coming and going, booking status, meter readings of running
+sessions, and critical security events. Each poll looks a little further back than the last
+change it saw — a batch written late with earlier timestamps is not missed — and publishes only
+what differs from what it published before, so a change is sent once. Subscribers are the SSE
+streams of ``GET /api/v1/events``.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class LiveFeed:
             "connectors": None,
             "chargers": None,
             "bookings": None,
+            "security_events": None,
         }
         self._last_meter_id = 0
         self._published: dict[tuple[str, Any], Any] = {}
@@ -118,6 +119,7 @@ class LiveFeed:
             events += await self._chargers(connection)
             events += await self._bookings(connection)
             events += await self._meters(connection)
+            events += await self._security_events(connection)
         return events
 
     def _fresh(self, key: tuple[str, Any], state: Any) -> bool:
@@ -200,3 +202,18 @@ class LiveFeed:
         )
         self._last_meter_id = max([self._last_meter_id, *(r["last_id"] for r in rows)])
         return [Event("meter", {"reservation_id": r["id"]}, owner=r["user_id"]) for r in rows]
+
+    async def _security_events(self, connection: asyncpg.Connection) -> list[Event]:
+        """The critical security events chargers reported (security white paper A04: the
+        events its table marks critical are the ones to act on now); operators only."""
+        rows = await connection.fetch(
+            """SELECT id, charge_point_id, type, tech_info, occurred_at, received_at
+               FROM security_events WHERE critical AND received_at > $1 ORDER BY id""",
+            self._since["security_events"],
+        )
+        self._advance("security_events", max((r["received_at"] for r in rows), default=None))
+        return [
+            Event("security_event", dict(row))
+            for row in rows
+            if self._fresh(("security_event", row["id"]), True)
+        ]

@@ -107,3 +107,11 @@ async def test_non_websocket_request_to_ocpp_path_is_refused(server: ServerHandl
     http_url = server.ocpp_url.replace("ws://", "http://")
     async with aiohttp.ClientSession() as http, http.get(f"{http_url}/{cp_id}") as response:
         assert response.status >= 400
+
+
+async def test_a_charger_id_with_a_colon_authenticates_with_its_key(server: ServerHandle) -> None:
+    """RFC 7617 splits user and password at the first colon; the user is the charger id, which
+    may hold colons itself (its id syntax allows them)."""
+    cp_id = await server.register_charge_point("SITE:7:CP", key="colon-key-0123456789")
+    async with await OcppTestClient.open(f"{server.ocpp_url}/{cp_id}", key="colon-key-0123456789") as client:
+        assert (await client.result("Heartbeat", {}))["currentTime"]

@@ -97,6 +97,13 @@ async def test_dropped_without_answer(client: OcppTestClient, text: str) -> None
             '[2, "c1", "StatusNotification", {"connectorId": 2147483648, "errorCode": "NoError", "status": "Available"}]',
             "PropertyConstraintViolation",
         ),
+        # NUL characters PostgreSQL cannot keep in text.
+        ('[2, "n1", "Authorize", {"idTag": "AB\\u0000CD"}]', "PropertyConstraintViolation"),
+        ('[2, "n2", "DataTransfer", {"vendorId": "v", "data": "x\\u0000y"}]', "PropertyConstraintViolation"),
+        (
+            '[2, "n3", "BootNotification", {"chargePointVendor": "V\\u0000", "chargePointModel": "M"}]',
+            "PropertyConstraintViolation",
+        ),
     ],
 )
 async def test_answered_with_call_error(client: OcppTestClient, frame: str, code: str) -> None:

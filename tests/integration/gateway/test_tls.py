@@ -1,5 +1,5 @@
-"""TLS on the OCPP port: profile 2 (server certificate + Basic auth) and profile 3 (client
-certificates required)."""
+"""TLS on the OCPP port: profile 2 (server certificate + Basic auth) and profile 3 (a client
+certificate, required for a charger registered at profile 3)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import ssl
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import InvalidMessage
+from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from csms.server import running
 from tests.certificates import TestPki
@@ -67,10 +67,22 @@ async def test_profile_3_needs_a_client_certificate(database_url: str, tmp_path:
         )
         handle.token = await sign_in_operator(runner.app[POOL], handle.http_url)
         cp_id = await handle.register_charge_point()
+        status, _ = await handle.request(
+            "PUT", f"/api/v1/charge-points/{cp_id}/security-profile?offline=true",
+            json={"profile": 3},
+        )
+        assert status == 200
         url = f"{handle.ocpp_url}/{cp_id}"
         client_cert = pki.issue("client", cp_id, server=False)
         async with await OcppTestClient.open(url, ssl=client_context(pki, client_cert)) as client:
             assert (await client.result("Heartbeat", {}))["currentTime"]
+        # A certificate is optional at the TLS layer (one port serves profiles 2 and 3); the
+        # handshake refuses this charger without one.
+        with pytest.raises(InvalidStatus) as refused:
+            await OcppTestClient.open(url, ssl=client_context(pki))
+        assert refused.value.response.status_code == 403
+        # A certificate csms's CA did not sign is refused by TLS itself.
+        (tmp_path / "stranger").mkdir()
+        stranger = TestPki(tmp_path / "stranger")
         with pytest.raises((ssl.SSLError, ConnectionError, InvalidMessage)):
-            client = await OcppTestClient.open(url, ssl=client_context(pki))
-            await client.result("Heartbeat", {})
+            await OcppTestClient.open(url, ssl=client_context(pki, stranger.issue("x", cp_id, server=False)))
