@@ -67,6 +67,11 @@ async def test_wss_without_a_client_certificate_is_refused(
 ) -> None:
     csms, pki = tls_csms
     cp_id = await csms.register_charge_point(key=KEY)
+    # Registered at profile 3: its connections must show a client certificate.
+    status, _ = await csms.request(
+        "PUT", f"/api/v1/charge-points/{cp_id}/security-profile?offline=true", json={"profile": 3}
+    )
+    assert status == 200
     cp = SimulatedChargePoint(csms.ocpp_url, cp_id, key=KEY, ca_file=str(pki.ca_path),
                               backoff=FAST)
     with pytest.raises(TimeoutError):
