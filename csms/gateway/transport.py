@@ -43,8 +43,6 @@ from csms.workers.live_state import LiveStateWriter
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
-#: J 3.1.2 gives no close code for a refused subprotocol; 1002 (protocol error) says it best.
-CLOSE_NO_SUBPROTOCOL = 1002
 
 
 class Gateway:
@@ -91,8 +89,13 @@ class Gateway:
         ):
             log.info("%s: now at security profile %d", charge_point_id, achieved)
         offered = _offered_subprotocols(request)
+        if SUBPROTOCOL not in offered:
+            # Refused before the upgrade (OCTT TC_088 checks this): J 3.1.2 also allows
+            # completing it without the header and closing at once, which no charger can use.
+            log.warning("%s: refused, subprotocols offered: %s", charge_point_id, offered or "none")
+            raise web.HTTPBadRequest(text="subprotocol ocpp1.6 required\n")
         ws = web.WebSocketResponse(
-            protocols=(SUBPROTOCOL,) if SUBPROTOCOL in offered else (),
+            protocols=(SUBPROTOCOL,),
             compress=False,  # permessage-deflate costs 3-7x the memory per connection.
             # aiohttp refuses a message *of* max_msg_size bytes; the documented limit is the
             # largest frame accepted, so one more.
@@ -103,11 +106,6 @@ class Gateway:
         await ws.prepare(request)
         if self._guard is not None:
             self._guard.admit(request.transport)
-        if SUBPROTOCOL not in offered:
-            # J 3.1.2: complete the handshake without the header, then close at once.
-            log.warning("%s: refused, subprotocols offered: %s", charge_point_id, offered or "none")
-            await ws.close(code=CLOSE_NO_SUBPROTOCOL, message=b"subprotocol ocpp1.6 required")
-            return ws
         await self._run(charge_point_id, ws)
         return ws
 

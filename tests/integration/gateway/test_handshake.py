@@ -70,17 +70,15 @@ async def test_subprotocol_chosen_from_several(server: ServerHandle) -> None:
         assert client.connection.subprotocol == "ocpp1.6"
 
 
-@pytest.mark.parametrize("offered", [[], ["ocpp2.0.1"]])
-async def test_no_acceptable_subprotocol_is_closed(
+@pytest.mark.parametrize("offered", [[], ["ocpp2.0.1"], ["ocpp1.5", "ocpp2.0"]])
+async def test_tc_088_no_acceptable_subprotocol_refuses_the_upgrade(
     server: ServerHandle, offered: list[str]
 ) -> None:
     cp_id = await server.register_charge_point()
     url = f"{server.ocpp_url}/{cp_id}"
-    client = await OcppTestClient.open(url, subprotocols=offered)
-    assert client.connection.subprotocol is None
-    with pytest.raises(ConnectionClosed) as caught:
-        await client.recv(timeout=5)
-    assert caught.value.rcvd is not None and caught.value.rcvd.code == 1002
+    with pytest.raises(InvalidStatus) as refused:
+        await OcppTestClient.open(url, subprotocols=offered)
+    assert refused.value.response.status_code == 400
 
 
 async def test_second_connection_replaces_the_first(server: ServerHandle) -> None:
