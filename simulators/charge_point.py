@@ -3,9 +3,11 @@
 :class:`SimulatedChargePoint` moves the frames of a :class:`~simulators.session.Session` over a
 ``websockets`` client connection (subprotocol ``ocpp1.6``, no compression), reconnects with
 exponential backoff, authenticates with HTTP Basic (SEC profile 1: username = charger id,
-password = AuthorizationKey) and speaks TLS for ``wss://`` URLs (profile 2, with a client
-certificate for profile 3). One task per charger reads the socket; timers are plain
-``loop.call_at`` handles, so thousands fit in one process.
+password = AuthorizationKey) and speaks TLS for profiles 2 and 3 (with a client certificate for
+3); :mod:`simulators.transport` picks the URL and TLS context for the SecurityProfile in force.
+The model's effects (downloads, uploads, certificate files, the reconnection a new security
+profile needs) are carried out by :mod:`simulators.effect_runner`. One task per charger reads
+the socket; timers are plain ``loop.call_at`` handles, so thousands fit in one process.
 
 Usage::
 
@@ -18,14 +20,13 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import inspect
 import random
 import ssl
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -34,9 +35,13 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 from simulators.configuration import DEFAULT_PROFILES
+from simulators.core import FIRMWARE_VERSION
+from simulators.effect_runner import EffectRunner, load_cert_dir
 from simulators.events import Event, EventKind, Watch
 from simulators.model import ChargePointModel
+from simulators.security_events import EventMode
 from simulators.session import Session, Stats
+from simulators.transport import Transport, initial_profile
 
 Predicate = Callable[[Event], bool]
 SUBPROTOCOL = Subprotocol("ocpp1.6")
@@ -73,26 +78,39 @@ class SimulatedChargePoint:
         backoff: Backoff | None = None, call_timeout: float = 30.0, open_timeout: float = 10.0,
         record_events: bool = True, on_event: Callable[[Event], None] | None = None,
         stats: Stats | None = None, strict: bool = False, meter_start_wh: float = 0.0,
-        gate: asyncio.Semaphore | None = None,
+        gate: asyncio.Semaphore | None = None, tls_url: str | None = None,
+        cert_dir: str | Path | None = None, security_events: str = EventMode.ALL,
+        firmware_version: str = FIRMWARE_VERSION, new_firmware_version: str | None = None,
+        manufacturer_roots: Iterable[str] = (),
     ) -> None:
-        """Build the charger (raises ValueError for impossible settings); :meth:`start` runs it.
+        """Build the charger (ValueError/OSError for impossible settings); :meth:`start` runs it.
 
-        ``key`` becomes the AuthorizationKey; ``config`` sets configuration keys as a factory
-        would; ``record_events`` off keeps no history (fleets); ``strict`` checks every frame
-        we send against the 1.6 schemas; ``gate`` bounds concurrent handshakes (fleets).
+        ``key`` becomes the AuthorizationKey; ``config`` sets keys as a factory would;
+        ``record_events`` off keeps no history (fleets); ``strict`` checks every frame we send
+        against the 1.6 schemas; ``gate`` bounds concurrent handshakes (fleets); ``tls_url`` is
+        the endpoint of security profiles 2 and 3 (default: ``url`` as wss://); ``cert_dir``
+        keeps certificates; ``manufacturer_roots``: PEM files installed as
+        ManufacturerRootCertificate (SignedUpdateFirmware).
         """
-        factory = dict(config or {})
-        if key:
-            factory["AuthorizationKey"] = key
         self.url, self.cp_id = url.rstrip("/"), cp_id
         self.model = ChargePointModel(
             cp_id, connectors=connectors, power_kw=power_kw, profiles=profiles, quirks=quirks,
-            config=factory, record_events=record_events, meter_start_wh=meter_start_wh)
+            config=_factory(config, url, key, cert_file), record_events=record_events,
+            meter_start_wh=meter_start_wh, security_events=security_events,
+            firmware_version=firmware_version, new_firmware_version=new_firmware_version)
         self.session = Session(self.model, call_timeout=call_timeout, stats=stats, strict=strict)
         self.history: list[Event] = []
         self.on_event = on_event
-        self._ssl = _ssl_context(url, ca_file, cert_file, key_file)
+        self._prepare_certificates(cert_file, cert_dir, manufacturer_roots)
+        self.transport = Transport(url, cp_id, tls_url=tls_url, ca_file=ca_file,
+                                   cert_file=cert_file, key_file=key_file)
+        self.transport.target(self.model)  # unusable TLS files fail here, not at connect time
+        self._effects = EffectRunner(self, Path(cert_dir) if cert_dir is not None else None)
         self._backoff, self._open_timeout, self._gate = backoff or Backoff(), open_timeout, gate
+        self._init_loop_state()
+
+    def _init_loop_state(self) -> None:
+        """What the asyncio side keeps: the socket, its task, timers, waiters, counters."""
         self._watch = Watch()
         self._waiters: list[asyncio.Future[None]] = []
         self._ws: ClientConnection | None = None
@@ -100,11 +118,29 @@ class SimulatedChargePoint:
         self._timer: asyncio.TimerHandle | None = None
         self._wake: asyncio.Event | None = None
         self._want_online, self._closing, self._flushing, self._again = True, False, False, False
+        self._fell_back = False
         self.last_error: str | None = None
         self.connects = 0
         self.started_at: float | None = None  # loop time of start()
         self.connected_after: float | None = None  # seconds from start() to the first connection
         self.booted_after: float | None = None  # seconds from start() to the first Accepted boot
+
+    def _prepare_certificates(self, cert_file: str | None, cert_dir: str | Path | None,
+                              manufacturer_roots: Iterable[str]) -> None:
+        store = self.model.certs
+        store.external_client = bool(cert_file)
+        if cert_dir is not None and Path(cert_dir).is_dir():
+            load_cert_dir(Path(cert_dir), store)
+        for path in manufacturer_roots:
+            status, _ = store.install("ManufacturerRootCertificate", Path(path).read_text(),
+                                      utc_now(), 1000)
+            if status != "Accepted":
+                raise ValueError(f"{path}: not a CA certificate valid now")
+
+    @property
+    def websocket(self) -> ClientConnection | None:
+        """The open connection, if any."""
+        return self._ws
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -150,6 +186,7 @@ class SimulatedChargePoint:
                 await self._until(self._delivered, timeout)
         self._closing = True
         self._cancel_timer()
+        await self._effects.cancel()
         if self._ws is not None:
             await self._ws.close()
         if self._task is not None:
@@ -232,6 +269,18 @@ class SimulatedChargePoint:
     async def flush(self) -> None:
         """Send what the model has queued (after driving ``cp.model`` directly)."""
         await self._after()
+
+    async def tamper(self) -> None:
+        """Someone opens the enclosure: the tamper sensor fires (SEC security event
+        TamperDetectionActivated, critical)."""
+        self.mark()
+        await self._do(lambda now: self.model.security.report(
+            "TamperDetectionActivated", now, "enclosure opened"))
+
+    async def request_certificate(self) -> None:
+        """Make a key pair and a CSR and send SignCertificate (SEC A03); the CSMS answers with
+        CertificateSigned, used from the next TLS connection on."""
+        await self._do(self.model.request_certificate)
 
     async def _do(self, action: Callable[[datetime], None]) -> None:
         self.mark()
@@ -338,6 +387,7 @@ class SimulatedChargePoint:
                 continue
             ws = await self._connect()
             if ws is None:
+                attempt = 0 if self._fell_back else attempt
                 await self._sleep(self._backoff.delay(attempt))
                 attempt += 1
                 continue
@@ -349,42 +399,53 @@ class SimulatedChargePoint:
             if self.model.reboot_pending is not None:
                 self.model.reboot(utc_now())
                 self._publish()
+            elif self._effects.reconnect:  # a new security profile: at once (SEC A05)
+                self._effects.reconnect = False
             elif not self._closing and self._want_online:
                 await self._sleep(self._backoff.delay(0))
 
     async def _connect(self) -> ClientConnection | None:
-        target = f"{self.url}/{urllib.parse.quote(self.cp_id, safe='')}"
-        self._emit(EventKind.CONNECTION, f"connecting to {target}")
-        headers = {}
-        key = self.model.config.get("AuthorizationKey")
-        if key:
-            token = base64.b64encode(f"{self.cp_id}:{key}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
+        self._fell_back = False
+        try:
+            target = self.transport.target(self.model)
+        except OSError as exc:  # a client certificate TLS cannot use
+            self._handshake_failed("tls", f"client certificate: {exc}")
+            return None
+        self._emit(EventKind.CONNECTION, f"connecting to {target.url}")
         ping = self.model.config.get_int("WebSocketPingInterval")
         try:
             async with self._gate or contextlib.nullcontext():
                 ws = await connect(
-                    target, subprotocols=[SUBPROTOCOL], compression=None,
-                    additional_headers=headers, ssl=self._ssl, open_timeout=self._open_timeout,
-                    ping_interval=ping or None, ping_timeout=ping or None,
-                    user_agent_header="csms-sim/0.1", max_queue=64, **_NO_PROXY)
+                    target.url, subprotocols=[SUBPROTOCOL], compression=None,
+                    additional_headers=target.headers, ssl=target.ssl,
+                    open_timeout=self._open_timeout, ping_interval=ping or None,
+                    ping_timeout=ping or None, user_agent_header="csms-sim/0.1", max_queue=64,
+                    **_NO_PROXY)
         except (OSError, TimeoutError, InvalidHandshake) as exc:
-            self.last_error = _describe(exc)
-            self.session.stats.connect_failed(self.last_error)
-            self._emit(EventKind.CONNECTION, f"connection failed: {self.last_error}")
+            self.session.stats.connect_failed(_describe(exc))
+            self._emit(EventKind.CONNECTION, f"connection failed: {_describe(exc)}")
+            self._handshake_failed(_failure_kind(exc), _describe(exc))
             return None
         if ws.subprotocol != SUBPROTOCOL:
-            self.last_error = f"the server did not agree to {SUBPROTOCOL}"
-            self._emit(EventKind.CONNECTION, f"connection refused: {self.last_error}")
+            self._emit(EventKind.CONNECTION, f"connection refused: the server did not agree "
+                       f"to {SUBPROTOCOL}")
+            self._handshake_failed("network", f"the server did not agree to {SUBPROTOCOL}")
             await ws.close(1002, "ocpp1.6 required")
             return None
         return ws
+
+    def _handshake_failed(self, kind: str, reason: str) -> None:
+        """Tell the model (security events, the profile fallback of SEC A05)."""
+        self.last_error = reason
+        self._fell_back = self.model.security_profiles.handshake_failed(utc_now(), kind, reason)
+        self._publish()
 
     async def _serve(self, ws: ClientConnection) -> None:
         self._ws = ws
         self.connects += 1
         if self.connected_after is None:
             self.connected_after = self._elapsed()
+        self.model.security_profiles.handshake_succeeded(utc_now())
         self.session.connection_made(utc_now())
         self._emit(EventKind.CONNECTION, f"connected ({ws.subprotocol})")
         try:
@@ -411,6 +472,10 @@ class SimulatedChargePoint:
             self.booted_after = self._elapsed()
         self._publish()
         await self._flush()
+        effects = self.model.take_effects()
+        if effects:
+            await self._effects.run(effects)
+            self._publish()
         self._reschedule()
 
     async def _flush(self) -> None:
@@ -476,6 +541,18 @@ class SimulatedChargePoint:
         self._publish()
 
 
+def _factory(config: Mapping[str, str] | None, url: str, key: str | None,
+             cert_file: str | None) -> dict[str, str]:
+    """The configuration the charger leaves the factory with: ``config``, the key, and the
+    SecurityProfile the connection options amount to unless ``config`` names one."""
+    factory = dict(config or {})
+    if key:
+        factory["AuthorizationKey"] = key
+    if not any(name.lower() == "securityprofile" for name in factory):
+        factory["SecurityProfile"] = str(initial_profile(url, key, cert_file))
+    return factory
+
+
 def _consume(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         task.get_loop().call_exception_handler(
@@ -490,14 +567,10 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _ssl_context(
-    url: str, ca_file: str | None, cert_file: str | None, key_file: str | None
-) -> ssl.SSLContext | None:
-    """TLS for wss:// (SEC profile 2), with a client certificate for mutual TLS (profile 3)."""
-    if not url.startswith("wss://"):
-        return None
-    context = ssl.create_default_context(cafile=ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if cert_file:
-        context.load_cert_chain(cert_file, key_file)
-    return context
+def _failure_kind(exc: BaseException) -> str:
+    """What a failed handshake means for the security events (SEC Appendix 1)."""
+    if isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403):
+        return "auth"  # the CSMS refused our AuthorizationKey
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "certificate"  # the CSMS's certificate did not verify
+    return "tls" if isinstance(exc, ssl.SSLError) else "network"

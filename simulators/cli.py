@@ -18,7 +18,8 @@ import orjson
 
 from simulators.charge_point import Backoff, SimulatedChargePoint
 from simulators.configuration import DEFAULT_PROFILES
-from simulators.core import Quirk
+from simulators.core import FIRMWARE_VERSION, Quirk
+from simulators.security_events import EventMode
 
 
 def _config_pair(text: str) -> tuple[str, str]:
@@ -63,6 +64,24 @@ def _run_parser(run: argparse.ArgumentParser) -> None:
                      help="seconds to wait for the first boot before reading commands")
     run.add_argument("--backoff-max", type=float, default=60.0,
                      help="longest wait between reconnection attempts")
+    _security_options(run)
+
+
+def _security_options(run: argparse.ArgumentParser) -> None:
+    """The security extension (SEC) and firmware options of ``run``."""
+    run.add_argument("--tls-url",
+                     help="the wss:// URL for security profiles 2 and 3 (default: --url as wss)")
+    run.add_argument("--cert-dir", type=Path,
+                     help="keep the charger's certificates here (and load them at start)")
+    run.add_argument("--security-events", choices=[m.value for m in EventMode],
+                     default=EventMode.ALL.value,
+                     help="which security events are sent (off: no security extension)")
+    run.add_argument("--manufacturer-root", action="append", default=[], metavar="PEM",
+                     help="install as ManufacturerRootCertificate (SignedUpdateFirmware)")
+    run.add_argument("--firmware-version", default=FIRMWARE_VERSION,
+                     help="the firmwareVersion reported at boot")
+    run.add_argument("--new-firmware-version",
+                     help="the version reported after a firmware update (default: file name)")
 
 
 def _scenario_parser(scenario: argparse.ArgumentParser) -> None:
@@ -96,6 +115,9 @@ def _fleet_parser(fleet: argparse.ArgumentParser) -> None:
     fleet.add_argument("--id-tag-file", type=Path,
                        help="more idTags, one per line (a card charges one car at a time)")
     fleet.add_argument("--json", action="store_true", help="print the summary as JSON")
+    fleet.add_argument("--security-events", choices=[m.value for m in EventMode],
+                       default=EventMode.ALL.value,
+                       help="which security events are sent (off: no security extension)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,7 +150,9 @@ def _run(args: argparse.Namespace) -> int:
         args.url, args.id, connectors=args.connectors, power_kw=args.power_kw, key=args.key,
         profiles=args.profiles, quirks=args.quirk, config=dict(args.config),
         ca_file=args.ca_file, cert_file=args.client_cert, key_file=args.client_key,
-        backoff=Backoff(1.0, args.backoff_max))
+        backoff=Backoff(1.0, args.backoff_max), tls_url=args.tls_url, cert_dir=args.cert_dir,
+        security_events=args.security_events, manufacturer_roots=args.manufacturer_root,
+        firmware_version=args.firmware_version, new_firmware_version=args.new_firmware_version)
     return interactive.main_loop(cp, quiet=args.quiet, timestamps=args.timestamps,
                                  boot_timeout=args.boot_timeout)
 
@@ -153,7 +177,8 @@ def _fleet(args: argparse.Namespace) -> int:
         profiles=args.profiles, ramp=args.ramp, duration=args.duration,
         sessions_per_hour=args.sessions, session_minutes=(float(low), float(high or low)),
         id_tags=id_tags or [f"{args.prefix}TAG"], ca_file=args.ca_file,
-        cert_file=args.client_cert, key_file=args.client_key)
+        cert_file=args.client_cert, key_file=args.client_key,
+        security_events=args.security_events)
     _use_uvloop()
 
     async def go() -> int:

@@ -1,8 +1,8 @@
 """The driver/network commands shared by ``csms-sim run`` and scenario files.
 
 ``plug N``, ``unplug N``, ``code N CODE``, ``tap N TAG``, ``stop N``, ``fault N [ERRORCODE]``,
-``clear N``, ``suspend N``, ``resume N``, ``offline``, ``online``, ``reboot``, ``status``,
-``wait SECONDS``.
+``clear N``, ``suspend N``, ``resume N``, ``offline``, ``online``, ``reboot``, ``tamper``,
+``csr``, ``status``, ``wait SECONDS``.
 :func:`parse` checks a line's shape (raising :class:`CommandError` with a message for people);
 :func:`execute` performs it on a :class:`SimulatedChargePoint` and returns any text to show.
 """
@@ -35,7 +35,7 @@ _SHAPES: dict[str, tuple[bool, str | None]] = {
     "tap": (True, "required"), "stop": (True, None), "fault": (True, "optional"),
     "clear": (True, None), "suspend": (True, None), "resume": (True, None),
     "offline": (False, None), "online": (False, None), "status": (False, None),
-    "reboot": (False, None),
+    "reboot": (False, None), "tamper": (False, None), "csr": (False, None),
 }
 
 USAGE = """\
@@ -47,6 +47,8 @@ suspend N | resume N       the car pauses / resumes drawing energy (SuspendedEV)
 offline | online           the network drops / returns
 reboot                     power loss and reboot: running transactions are lost without a
                            StopTransaction, reservations too; reconnects and boots again
+tamper                     the tamper sensor fires (security event TamperDetectionActivated)
+csr                        new key pair and CSR: SignCertificate (then CertificateSigned)
 status                     each connector's state, reservation and transaction
 wait SECONDS               pause reading commands
 help | quit"""
@@ -114,6 +116,7 @@ async def execute(cp: SimulatedChargePoint, command: Command) -> str | None:
             "suspend": lambda: cp.suspend(n), "resume": lambda: cp.suspend(n, False),
             "offline": lambda: cp.go_offline(), "online": lambda: cp.go_online(wait=False),
             "reboot": lambda: cp.reboot(wait=False),
+            "tamper": lambda: cp.tamper(), "csr": lambda: cp.request_certificate(),
         }
         if command.name == "status":
             return describe(cp)
@@ -151,4 +154,8 @@ def describe(cp: SimulatedChargePoint) -> str:
     for r in model.zero_reservations:
         lines.append(f"connector 0: reservation {r.reservation_id} for {r.id_tag} "
                      f"until {format_clock(r.expiry)}")
+    certificate = "yes" if model.certs.has_client_certificate else "no"
+    lines.append(f"security profile {model.config.get('SecurityProfile')}, firmware "
+                 f"{model.firmware_version}, client certificate {certificate}, "
+                 f"{len(model.certs.installed)} CA certificates")
     return "\n".join(lines)

@@ -82,10 +82,16 @@ _SPECS = (
     KeySpec("SendLocalListMaxLength", Kind.INT, "100", readonly=True),
     # S 9.3 Reservation
     KeySpec("ReserveConnectorZeroSupported", Kind.BOOL, "false", readonly=True),
-    # OCPP 1.6 security white paper
+    # OCPP 1.6 security white paper (SEC, configuration keys)
+    KeySpec("AdditionalRootCertificateCheck", Kind.BOOL, "false", readonly=True),
     KeySpec("AuthorizationKey", Kind.SECRET, ""),
+    KeySpec("CertificateSignedMaxChainSize", Kind.INT, "10000", readonly=True),
+    KeySpec("CertificateStoreMaxLength", Kind.INT, "20", readonly=True),
+    KeySpec("CpoName", Kind.TEXT, "csms-sim"),
     KeySpec("SecurityProfile", Kind.INT, "0"),
 )
+#: SEC: security profiles 0 (none) to 3 (TLS with a client certificate).
+MAX_SECURITY_PROFILE = 3
 SPECS: Mapping[str, KeySpec] = {spec.name.lower(): spec for spec in _SPECS}
 
 #: SEC: an AuthorizationKey is 16-20 bytes; 40 when written as hex.
@@ -117,7 +123,8 @@ class Configuration:
         self._values: dict[str, str] = {}
         for key, value in (factory or {}).items():
             spec = spec_for(key)
-            if spec.kind is not Kind.SECRET and not _valid(spec, value):
+            if (spec.kind is not Kind.SECRET and not _valid(spec, value)) or (
+                    spec.name == "SecurityProfile" and int(value) > MAX_SECURITY_PROFILE):
                 raise ValueError(f"invalid value for {spec.name}: {value!r}")
             self._values[spec.name] = value
 
@@ -143,7 +150,7 @@ class Configuration:
         """Apply a ChangeConfiguration (S 5.3) and return its status.
 
         Unknown key → NotSupported; read-only key or a value of the wrong shape → Rejected.
-        A SecurityProfile can only be raised (SEC 1.6).
+        A SecurityProfile can only be raised, up to 3 (SEC use case A05, OCTT TC_084).
         """
         try:
             spec = spec_for(key)
@@ -151,7 +158,8 @@ class Configuration:
             return ConfigurationStatus.not_supported
         if spec.readonly or not _valid(spec, value):
             return ConfigurationStatus.rejected
-        if spec.name == "SecurityProfile" and int(value) < self.get_int("SecurityProfile"):
+        if spec.name == "SecurityProfile" and not (
+                self.get_int("SecurityProfile") <= int(value) <= MAX_SECURITY_PROFILE):
             return ConfigurationStatus.rejected
         self._values[spec.name] = value.strip() if spec.kind is not Kind.SECRET else value
         return ConfigurationStatus.accepted

@@ -4,13 +4,15 @@ Sans-I/O: nothing here touches a socket, a task or the clock. Every entry point 
 what the charger wants to send is appended to :attr:`ChargerCore.outbox` as
 :class:`OutgoingCall` objects, and :meth:`ChargerCore.next_call` hands them out one at a time
 (OCPP-J allows one outstanding CALL per direction, J 4.1.1). Driver actions and reservation rules
-are added by :class:`simulators.model.ChargePointModel`.
+are added by :class:`simulators.model.ChargePointModel`. The security extension (SEC) and the
+file transfers are parts of the core: :attr:`ChargerCore.security` (security events),
+:attr:`~ChargerCore.security_profiles`, :attr:`~ChargerCore.certs`, :attr:`~ChargerCore.firmware`
+and :attr:`~ChargerCore.uploads`; what they need done in the world (a download, an upload, a
+file, a reconnection) they append to :attr:`ChargerCore.effects` (:mod:`simulators.effects`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -19,6 +21,8 @@ from typing import Any
 from ocpp.v16.enums import ChargePointStatus, Reason, RegistrationStatus
 
 from simulators.authorization import IdTagInfo, LocalAuthorization
+from simulators.calls import TRANSACTION_ACTIONS, Answer, OutgoingCall, Purpose, Quirk
+from simulators.certificates import CertificateStore
 from simulators.configuration import DEFAULT_PROFILES, PROFILES, Configuration
 from simulators.connector import (
     Connector,
@@ -28,89 +32,23 @@ from simulators.connector import (
     sample,
     status_payload,
 )
+from simulators.effects import Effect
 from simulators.events import Event, EventKind
+from simulators.firmware import FirmwareUpdates
 from simulators.protocol import Payload, format_clock, format_time
+from simulators.security_events import EventMode, SecurityEvents
+from simulators.security_profiles import SecurityProfiles
+from simulators.uploads import Uploads
 
 FIRMWARE_VERSION = "csms-sim 0.1.0"
 #: S 4.2: after a Pending/Rejected boot with interval 0, retry after this long.
 BOOT_RETRY_SECONDS = 30
-TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
-
-
-class Quirk(enum.StrEnum):
-    """Deviations seen in chargers in the field; all off by default (docs/simulator.md)."""
-
-    #: StatusNotification Reserved goes out before the ReserveNow answer.
-    RESERVED_BEFORE_ANSWER = "reserved-before-answer"
-    #: Authorize (to learn) for the reserved idTag right after the ReserveNow answer.
-    AUTHORIZE_AFTER_RESERVE = "authorize-after-reserve"
-    #: Authorize (to learn) for the reserved idTag before the ReserveNow answer: the answer
-    #: waits for the Authorize's result, at most :data:`simulators.session.ANSWER_HOLD_SECONDS`.
-    AUTHORIZE_BEFORE_ANSWER = "authorize-before-answer"
-    #: StartTransaction omits reservationId when it ends a reservation.
-    NO_RESERVATION_ID = "no-reservation-id"
-    #: A wrong idTag on a reserved connector starts charging anyway (with the reservationId).
-    ACCEPT_WRONG_CODE = "accept-wrong-code"
-    #: ReserveNow is answered with CALLERROR InternalError.
-    RESERVE_NOW_CALLERROR = "reserve-now-callerror"
-    #: An expired reservation lingers until something else happens.
-    LAZY_EXPIRY = "lazy-expiry"
-    #: RemoteStartTransaction for another idTag on a reserved connector is Accepted: the
-    #: reservation is dropped without a word (the connector reports Available), then the remote
-    #: start goes on as usual.
-    DROP_RESERVATION_ON_REMOTE_START = "drop-reservation-on-remote-start"
-    #: Every reboot (Reset, power loss) restarts the energy meter registers from 0 Wh.
-    METER_RESET_ON_REBOOT = "meter-reset-on-reboot"
-    #: Every timestamp the charger sends is truncated to whole seconds (``…T10:30:05Z``).
-    WHOLE_SECOND_TIMESTAMPS = "whole-second-timestamps"
-
-
-class Purpose(enum.Enum):
-    """Why an Authorize was sent."""
-
-    START = "start"  # a driver (or a remote start) wants to charge
-    LEARN = "learn"  # only to learn the idTagInfo (authorize-after/before-... quirks)
-
-
-@dataclasses.dataclass(slots=True, eq=False)
-class OutgoingCall:
-    """A CALL the charger wants to send, with the context its answer needs."""
-
-    action: str
-    payload: Payload
-    connector_id: int | None = None
-    transaction: Transaction | None = None
-    purpose: Purpose | None = None
-    attempts: int = 0
-    not_before: datetime | None = None
-
-    @property
-    def transactional(self) -> bool:
-        """Start/Stop/MeterValues of a transaction: kept while offline, retried (S 3.6)."""
-        return self.transaction is not None and self.action in TRANSACTION_ACTIONS
-
-    def final_payload(self) -> Payload:
-        """The payload to put on the wire, with the transactionId learnt meanwhile (S 4.7)."""
-        if self.transaction is None or self.action == "StartTransaction":
-            return self.payload
-        tx_id = self.transaction.transaction_id
-        return {**self.payload, "transactionId": tx_id if tx_id is not None else -1}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Answer:
-    """The charger's answer to a CSMS CALL: a payload, or a CALLERROR code and description.
-
-    ``calls_first`` asks the session to send that many queued CALLs before this answer
-    (the reserved-before-answer and authorize-before-answer quirks); with ``await_results``
-    the answer also waits until the last of them is answered (or for a bounded time).
-    """
-
-    payload: Payload | None = None
-    error_code: str | None = None
-    description: str = ""
-    calls_first: int = 0
-    await_results: bool = False
+#: A kept CALL that is not a transaction message (a security event, a transfer status) and
+#: whose connection died this many times before its answer is given up: a CSMS that drops
+#: the link on it would otherwise see it forever.
+KEPT_CALL_ATTEMPTS = 3
+__all__ = ["BOOT_RETRY_SECONDS", "FIRMWARE_VERSION", "TRANSACTION_ACTIONS", "Answer",
+           "ChargerCore", "OutgoingCall", "Purpose", "Quirk", "tx_name"]
 
 
 class ChargerCore:
@@ -129,12 +67,14 @@ class ChargerCore:
         model: str = "Simulator",
         meter_start_wh: float = 0.0,
         record_events: bool = True,
+        firmware_version: str = FIRMWARE_VERSION,
+        new_firmware_version: str | None = None,
+        security_events: str = EventMode.ALL,
     ) -> None:
-        """Raise ValueError for an impossible charger (bad counts, profiles, quirks, keys)."""
-        if not 1 <= connectors <= 64:
-            raise ValueError("a charger has 1 to 64 connectors")
-        if power_kw < 0:
-            raise ValueError("power must not be negative")
+        """Raise ValueError for an impossible charger (bad counts, profiles, quirks, keys).
+        ``firmware_version`` is reported at boot, ``new_firmware_version`` after an update
+        (default: the file's name); ``security_events``: all, critical or off."""
+        _check_size(connectors, power_kw)
         self.cp_id, self.vendor, self.model_name = cp_id, vendor[:20], model[:20]
         self.quirks = frozenset(Quirk(q) for q in quirks)
         self.config = Configuration(config)
@@ -154,6 +94,21 @@ class ChargerCore:
         self.next_boot: datetime | None = None
         self.next_heartbeat: datetime | None = None
         self.reboot_pending: str | None = None
+        self._add_security_and_files(firmware_version, new_firmware_version, security_events)
+
+    def _add_security_and_files(self, firmware_version: str, new_firmware_version: str | None,
+                                security_events: str) -> None:
+        """The security extension (SEC) and the file transfers (S 5.9, 5.19)."""
+        self.firmware_version = firmware_version[:50]  # BootNotification: CiString50
+        #: Why the charger last booted: Startup (switched on), Hard/Soft (Reset), Firmware
+        #: (an update was installed) or None (power loss); reported once booted (SEC).
+        self.boot_cause: str | None = "Startup"
+        self.effects: list[Effect] = []  # what the asyncio layer should do (simulators.effects)
+        self.certs = CertificateStore()
+        self.security = SecurityEvents(self, security_events)
+        self.security_profiles = SecurityProfiles(self)
+        self.firmware = FirmwareUpdates(self, new_firmware_version)
+        self.uploads = Uploads(self)
 
     # ---- small helpers -------------------------------------------------------------------
 
@@ -189,14 +144,22 @@ class ChargerCore:
         return len(self.connectors) - 1
 
     def emit(self, kind: EventKind, text: str, **fields: Any) -> None:
-        """Record an event (nothing at all when events are off, e.g. in a fleet)."""
+        """Record an event (nothing at all when events are off, e.g. in a fleet). The text is
+        one line whatever it quotes (an error message, a file name)."""
         if self.record_events:
+            if "\n" in text or "\r" in text:
+                text = " ".join(text.splitlines())
             self.events.append(Event(kind, text, **fields))
 
     def drain_events(self) -> list[Event]:
         """The events recorded since the last call."""
         events, self.events = self.events, []
         return events
+
+    def take_effects(self) -> list[Effect]:
+        """What the asyncio layer should do now (see :mod:`simulators.effects`)."""
+        effects, self.effects = self.effects, []
+        return effects
 
     def queue(self, call: OutgoingCall, *, front: bool = False) -> None:
         if front:
@@ -269,26 +232,33 @@ class ChargerCore:
     def connection_closed(self, now: datetime, unanswered: OutgoingCall | None = None) -> None:
         """The WebSocket is gone. ``unanswered`` is the CALL that was waiting for its answer.
 
-        Transaction messages stay queued, in order, for the next connection (S 3.6); every
-        other queued CALL is given up (an Authorize then falls back to the offline rules).
+        Transaction messages stay queued, in order, for the next connection (S 3.6), and so do
+        security events and file-transfer statuses (SEC: queue security events while offline);
+        every other queued CALL is given up (an Authorize then falls back to the offline rules).
         """
         self.begin(now, passive=True)
         self.online = False
-        if unanswered is not None and unanswered.transactional:
+        self.security_profiles.connection_closed()
+        if unanswered is not None and unanswered.kept_offline and (
+                unanswered.transactional or unanswered.attempts < KEPT_CALL_ATTEMPTS - 1):
+            unanswered.attempts += 0 if unanswered.transactional else 1
             self.queue(unanswered, front=True)
             unanswered = None
-        dropped = [call for call in self.outbox if not call.transactional]
-        self.outbox = deque(call for call in self.outbox if call.transactional)
+        dropped = [call for call in self.outbox if not call.kept_offline]
+        self.outbox = deque(call for call in self.outbox if call.kept_offline)
         for call in ([unanswered] if unanswered is not None else []) + dropped:
             self.call_failed(call, now, error_code=None)
         self.next_boot = None
 
     def reboot(self, now: datetime) -> None:
         """Come back from a reset: boot again; plugs, availability and reservations persist,
-        and so do the meter registers unless the meter-reset-on-reboot quirk is on."""
-        self.reboot_pending = None
+        and so do the meter registers unless the meter-reset-on-reboot quirk is on. File
+        transfers are lost, except the firmware update that asked for this reboot."""
+        self.boot_cause, self.reboot_pending = self.reboot_pending, None
         self.registration, self.next_heartbeat, self.next_boot = None, None, None
-        self.outbox = deque(call for call in self.outbox if call.transactional)
+        self.outbox = deque(call for call in self.outbox if call.kept_offline)
+        self.firmware.on_reboot(self.boot_cause)
+        self.uploads.on_reboot()
         for connector in self.connectors:
             connector.authorized = connector.awaiting = None
             connector.finishing = connector.ev_suspended = connector.evse_suspended = False
@@ -304,14 +274,14 @@ class ChargerCore:
             "chargePointVendor": self.vendor,
             "chargePointModel": self.model_name,
             "chargePointSerialNumber": self.cp_id[:25],
-            "firmwareVersion": FIRMWARE_VERSION,
+            "firmwareVersion": self.firmware_version,
         }
         self.next_boot = None
         self.queue(OutgoingCall("BootNotification", payload), front=True)
 
     def next_call(self, now: datetime) -> OutgoingCall | None:
         """Take the next CALL to send now, or None (offline, not booted, or waiting to retry)."""
-        if not self.online or not self.outbox:
+        if not self.online or not self.outbox or self.security_profiles.reconnecting:
             return None
         head = self.outbox[0]
         if head.action != "BootNotification" and not self.booted:
@@ -335,6 +305,8 @@ class ChargerCore:
             id_tag = call.payload.get("idTag")
             if isinstance(id_tag, str):
                 self.remember(id_tag, IdTagInfo.from_payload(payload["idTagInfo"]))
+        elif call.action == "SignCertificate":
+            self.on_sign_certificate_result(payload)
         self.refresh(now)
 
     def call_failed(self, call: OutgoingCall, now: datetime, *, error_code: str | None) -> None:
@@ -353,6 +325,8 @@ class ChargerCore:
             self.next_boot = now + timedelta(seconds=BOOT_RETRY_SECONDS)
         elif call.action == "StatusNotification" and call.connector_id is not None:
             self.connectors[call.connector_id].reported = None
+        else:
+            self.security.on_call_failed(call, error_code)
         self.refresh(now)
 
     def retry_transaction_message(self, call: OutgoingCall, now: datetime) -> None:
@@ -378,13 +352,19 @@ class ChargerCore:
                 self.config.set_factory("HeartbeatInterval", str(interval))
             self.schedule_heartbeat(now)
             if first:
-                for connector in self.connectors:
-                    connector.status = derive_status(connector)
-                    self.emit(EventKind.STATUS, self.status_text(connector),
-                              connector=connector.connector_id, status=str(connector.status))
-                    self.report_status(connector, now)
+                self.report_every_connector(now)
+                self.firmware.on_booted(now)
+                self.security.on_booted(self.boot_cause, self.boot_cause == "Startup", now)
         else:
             self.next_boot = now + timedelta(seconds=interval or BOOT_RETRY_SECONDS)
+
+    def report_every_connector(self, now: datetime) -> None:
+        """After a boot: a StatusNotification for every connector, connector 0 first (S 4.2)."""
+        for connector in self.connectors:
+            connector.status = derive_status(connector)
+            self.emit(EventKind.STATUS, self.status_text(connector),
+                      connector=connector.connector_id, status=str(connector.status))
+            self.report_status(connector, now)
 
     def schedule_heartbeat(self, now: datetime) -> None:
         interval = self.config.get_int("HeartbeatInterval")
@@ -414,6 +394,30 @@ class ChargerCore:
     def remember(self, id_tag: str, info: IdTagInfo) -> None:
         if self.config.get_bool("AuthorizationCacheEnabled"):
             self.auth.remember(id_tag, info)
+
+    # ---- certificates and file transfers (SEC) -------------------------------------------
+
+    def request_certificate(self, now: datetime) -> None:
+        """Make a new key pair and CSR and send SignCertificate (SEC A02/A03: subject CN = the
+        charger id, O = CpoName); the CSMS answers later with CertificateSigned."""
+        csr = self.certs.new_request(self.cp_id, self.config.get("CpoName"))
+        self.emit(EventKind.CERTIFICATE, f"certificate requested (CN={self.cp_id}, "
+                  f"O={self.config.get('CpoName')})", status="requested")
+        self.queue(OutgoingCall("SignCertificate", {"csr": csr}))
+
+    def on_sign_certificate_result(self, payload: Payload) -> None:
+        if payload.get("status") != "Accepted":
+            self.certs.pending_key = None
+            self.emit(EventKind.CERTIFICATE, f"certificate request {payload.get('status')}",
+                      status="rejected")
+
+    def tick_files(self, now: datetime) -> None:
+        """Start the file transfers that are due (firmware, diagnostics, logs)."""
+        self.firmware.tick(now)
+        self.uploads.tick(now)
+
+    def file_deadlines(self) -> list[datetime]:
+        return [d for d in (self.firmware.deadline(), self.uploads.deadline()) if d is not None]
 
     # ---- hooks the model fills in --------------------------------------------------------
 
@@ -503,6 +507,13 @@ class ChargerCore:
 
 def tx_name(tx: Transaction) -> str:
     return str(tx.transaction_id) if tx.transaction_id is not None else "(pending)"
+
+
+def _check_size(connectors: int, power_kw: float) -> None:
+    if not 1 <= connectors <= 64:
+        raise ValueError("a charger has 1 to 64 connectors")
+    if power_kw < 0:
+        raise ValueError("power must not be negative")
 
 
 def _check_profiles(profiles: str | Iterable[str]) -> str:

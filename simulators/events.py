@@ -27,6 +27,9 @@ class EventKind(enum.StrEnum):
     BOOT = "boot"  # BootNotification answered
     CONNECTION = "connection"  # connecting, connected, disconnected, refused
     CONFIG = "config"  # a configuration key changed
+    SECURITY = "security"  # a security event (SEC), its ``status`` is the event type
+    FILE = "file"  # firmware update, diagnostics or log upload progress (``status``)
+    CERTIFICATE = "certificate"  # a certificate requested, installed, refused or deleted
     INFO = "info"  # anything else worth a line
     ERROR = "error"  # something went wrong (bad frame, timeout, dropped message)
 

@@ -87,7 +87,8 @@ def _connector(words: list[str], index: int) -> int | None:
 def _event_test(words: list[str]) -> EventTest:
     if not words:
         raise ValueError("expect what? (status, sent, received, answered, result, refused, "
-                         "authorized, reservation, transaction, text, connected, booted)")
+                         "authorized, reservation, transaction, security, file, certificate, "
+                         "text, connected, booted)")
     what, args = words[0].lower(), words[1:]
     builders: dict[str, Callable[[list[str]], EventTest]] = {
         "status": _status, "sent": _frame(EventKind.SENT), "received": _frame(EventKind.RECEIVED),
@@ -95,6 +96,8 @@ def _event_test(words: list[str]) -> EventTest:
         "refused": _simple(EventKind.REFUSED), "authorized": _simple(EventKind.AUTHORIZED),
         "reservation": _tagged(EventKind.RESERVATION),
         "transaction": _tagged(EventKind.TRANSACTION), "text": _text,
+        "security": _tagged(EventKind.SECURITY), "file": _tagged(EventKind.FILE),
+        "certificate": _tagged(EventKind.CERTIFICATE),
         "connected": lambda a: lambda e: e.kind is EventKind.CONNECTION
         and e.text.startswith("connected"),
         "disconnected": lambda a: lambda e: e.kind is EventKind.CONNECTION

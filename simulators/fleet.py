@@ -53,6 +53,7 @@ class FleetOptions:
     key_file: str | None = None
     progress_interval: float | None = None  # default: 1 s on a terminal, else 10 s
     backoff: Backoff = dataclasses.field(default_factory=lambda: Backoff(1.0, 60.0))
+    security_events: str = "all"  # all, critical, off (SEC; see simulators.security_events)
 
     def charger_id(self, index: int) -> str:
         return f"{self.prefix}{self.first + index:05d}"
@@ -236,7 +237,7 @@ class Fleet:
             key=options.keys.get(cp_id, options.default_key), profiles=options.profiles,
             ca_file=options.ca_file, cert_file=options.cert_file, key_file=options.key_file,
             backoff=options.backoff, record_events=False, stats=self.stats, gate=gate,
-            meter_start_wh=random.uniform(0, 50_000))
+            meter_start_wh=random.uniform(0, 50_000), security_events=options.security_events)
 
     async def _shutdown(self) -> None:
         """Stop running sessions cleanly and disconnect everyone, in parallel."""

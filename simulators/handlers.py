@@ -3,8 +3,10 @@
 :func:`answer` takes a CALL's action and (schema-valid) payload and returns an
 :class:`~simulators.core.Answer`; side effects (status changes, triggered messages) land in the
 model's outbox and are sent after the answer (S 5.17: the TriggerMessage answer comes first).
-Actions of a profile the charger does not support get CALLERROR NotSupported; actions that are
-not OCPP 1.6 at all get NotImplemented (J 4.2.3).
+Actions of a profile the charger does not support (or of the security extension, when it is off)
+get CALLERROR NotSupported; actions that are not OCPP 1.6 at all get NotImplemented (J 4.2.3).
+The security extension's handlers are in :mod:`simulators.handlers_security` (certificates),
+:mod:`simulators.handlers_files` (with firmware and diagnostics) and :mod:`simulators.triggers`.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from ocpp.v16.enums import (
     RemoteStartStopStatus,
     ReservationStatus,
     ResetStatus,
-    TriggerMessageStatus,
     UpdateStatus,
 )
 
-from simulators.core import Answer, OutgoingCall, Quirk
+from simulators import handlers_files, handlers_security, triggers
+from simulators.calls import Answer, Quirk
 from simulators.events import EventKind
 from simulators.model import ChargePointModel
 from simulators.protocol import Payload, parse_time
@@ -37,8 +39,10 @@ def answer(model: ChargePointModel, action: str, payload: Payload, now: datetime
     """The charger's answer to the CSMS's ``action`` CALL."""
     handler = _HANDLERS.get(action)
     if handler is None:
-        code = "NotSupported" if action in _KNOWN_UNSUPPORTED else "NotImplemented"
-        return Answer(error_code=code, description=f"{action} is not supported by csms-sim")
+        return Answer(error_code="NotImplemented", description=f"{action} is unknown to csms-sim")
+    if action in _SECURITY_EXTENSION and not model.security.extension:
+        return Answer(error_code="NotSupported",
+                      description=f"{action} needs the security extension")
     profile = _PROFILE_OF.get(action)
     if profile is not None and profile not in model.profiles and action not in _SOFT_PROFILE:
         return Answer(error_code="NotSupported",
@@ -110,15 +114,22 @@ def _get_configuration(model: ChargePointModel, payload: Payload, now: datetime)
 
 
 def _change_configuration(model: ChargePointModel, payload: Payload, now: datetime) -> Answer:
-    """S 5.3; a new HeartbeatInterval or MeterValueSampleInterval applies at once."""
+    """S 5.3; a new HeartbeatInterval or MeterValueSampleInterval applies at once; a new
+    AuthorizationKey or SecurityProfile on the next connection (SEC)."""
     key, value = payload["key"], payload["value"]
-    status = model.config.change(key, value)
+    name = key.lower()
+    if name == "securityprofile":  # SEC A05: only up, only when usable; then reconnect
+        status = model.security_profiles.change(value, now)
+    else:
+        status = model.config.change(key, value)
     if status is ConfigurationStatus.accepted:
-        name = key.lower()
         if name == "heartbeatinterval":
             model.schedule_heartbeat(now)
         elif name == "metervaluesampleinterval":
             _reschedule_samples(model, now)
+        elif name == "authorizationkey":  # SEC: used from the next connection on
+            model.security.report("ReconfigurationOfSecurityParameters", now,
+                                  "AuthorizationKey changed")
         shown = "(hidden)" if name == "authorizationkey" else value
         model.emit(EventKind.CONFIG, f"configuration {key} = {shown}")
     return _ok(status=status)
@@ -141,29 +152,6 @@ def _reset(model: ChargePointModel, payload: Payload, now: datetime) -> Answer:
 def _unlock_connector(model: ChargePointModel, payload: Payload, now: datetime) -> Answer:
     """S 5.18."""
     return _ok(status=model.unlock(payload["connectorId"], now))
-
-
-def _trigger_message(model: ChargePointModel, payload: Payload, now: datetime) -> Answer:
-    """S 5.17: Accepted, then the requested message follows the answer."""
-    requested, connector_id = payload["requestedMessage"], payload.get("connectorId")
-    if connector_id is not None and not 0 <= connector_id <= model.count:
-        return _ok(status=TriggerMessageStatus.rejected)
-    targets = (model.connectors if connector_id is None
-               else model.connectors[connector_id:connector_id + 1])
-    if requested == "BootNotification":
-        model.queue_boot(now)
-    elif requested == "Heartbeat":
-        model.queue(OutgoingCall("Heartbeat", {}))
-    elif requested == "StatusNotification":
-        for connector in targets:
-            model.report_status(connector, now)
-    elif requested == "MeterValues":
-        for connector in targets:
-            if connector.connector_id > 0:
-                model.queue_meter_values(connector, now, "Trigger")
-    else:  # DiagnosticsStatusNotification / FirmwareStatusNotification: nothing going on
-        model.queue(OutgoingCall(requested, {"status": "Idle"}))
-    return _ok(status=TriggerMessageStatus.accepted)
 
 
 def _clear_cache(model: ChargePointModel, payload: Payload, now: datetime) -> Answer:
@@ -204,11 +192,6 @@ def _data_transfer(model: ChargePointModel, payload: Payload, now: datetime) -> 
     return Answer(payload=result)
 
 
-def _no_file(model: ChargePointModel, payload: Payload, now: datetime) -> Answer:
-    """GetDiagnostics / UpdateFirmware (S 5.9, 5.19): an empty answer, nothing uploaded."""
-    return _ok()
-
-
 def _smart_charging(status: str) -> Handler:
     def handle(model: ChargePointModel, payload: Payload, now: datetime) -> Answer:
         return _ok(status=status)
@@ -226,17 +209,17 @@ _HANDLERS: dict[str, Handler] = {
     "ChangeConfiguration": _change_configuration,
     "Reset": _reset,
     "UnlockConnector": _unlock_connector,
-    "TriggerMessage": _trigger_message,
     "ClearCache": _clear_cache,
     "SendLocalList": _send_local_list,
     "GetLocalListVersion": _get_local_list_version,
     "DataTransfer": _data_transfer,
-    "GetDiagnostics": _no_file,
-    "UpdateFirmware": _no_file,
     # This charger has no smart charging: it says so in each answer's own terms (S 5.16, 5.5).
     "SetChargingProfile": _smart_charging("NotSupported"),
     "ClearChargingProfile": _smart_charging("Unknown"),
     "GetCompositeSchedule": _smart_charging("Rejected"),
+    **triggers.HANDLERS,
+    **handlers_files.HANDLERS,
+    **handlers_security.HANDLERS,
 }
 
 _PROFILE_OF = {
@@ -254,9 +237,8 @@ _PROFILE_OF = {
 #: Without their profile these still answer, in their own terms (Rejected, NotSupported, -1).
 _SOFT_PROFILE = frozenset({"ReserveNow", "CancelReservation", "SendLocalList",
                            "GetLocalListVersion"})
-
-#: OCPP 1.6 (and 1.6 security extension) actions this charger recognises but does not do.
-_KNOWN_UNSUPPORTED = frozenset({
+#: The security extension's CALLs (SEC), NotSupported by a charger without it.
+_SECURITY_EXTENSION = frozenset({
     "CertificateSigned", "DeleteCertificate", "ExtendedTriggerMessage",
     "GetInstalledCertificateIds", "GetLog", "InstallCertificate", "SignedUpdateFirmware",
 })

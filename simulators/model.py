@@ -30,8 +30,9 @@ from ocpp.v16.enums import (
 )
 
 from simulators.authorization import IdTagInfo, same_tag
+from simulators.calls import OutgoingCall, Purpose, Quirk
 from simulators.connector import Authorized, Connector, Reservation
-from simulators.core import ChargerCore, OutgoingCall, Purpose, Quirk, tx_name
+from simulators.core import ChargerCore, tx_name
 from simulators.events import EventKind
 from simulators.protocol import format_clock
 
@@ -43,7 +44,8 @@ class ChargePointModel(ChargerCore):
 
     def tick(self, now: datetime) -> None:
         """Do what is due at ``now``: heartbeat (S 4.6), boot retry (S 4.2), meter samples
-        (S 4.7), reservation expiry (S 5.13), and ConnectionTimeOut for a waiting driver."""
+        (S 4.7), reservation expiry (S 5.13), ConnectionTimeOut for a waiting driver, and
+        file transfers (S 5.9, 5.19, SEC)."""
         self.begin(now, passive=True)
         if self.online and self.booted and _due(self.next_heartbeat, now):
             self.queue(OutgoingCall("Heartbeat", {}))
@@ -61,11 +63,12 @@ class ChargePointModel(ChargerCore):
                           f"in within ConnectionTimeOut; {connector.authorized.id_tag} must "
                           "start again", connector=connector.connector_id)
                 connector.authorized = None
+        self.tick_files(now)
         self.refresh(now)
 
     def next_deadline(self) -> datetime | None:
         """When :meth:`tick` next has something to do (None: nothing until another input)."""
-        due: list[datetime] = []
+        due = self.file_deadlines()
         if self.online and self.booted and self.next_heartbeat is not None:
             due.append(self.next_heartbeat)
         if self.online and not self.booted and self.next_boot is not None:

@@ -172,7 +172,9 @@ class Runner:
 
     async def _charger(self, rest: str, step: Step) -> None:
         """``charger ID [connectors=N] [power-kw=P] [key=K] [profiles=A,B] [quirk=Q,R]
-        [config=KEY=VALUE]…``: start a charger, wait for its boot, make it current."""
+        [config=KEY=VALUE]… [tls-url=U] [security-events=all|critical|off] [cert-dir=D]
+        [firmware-version=V] [new-firmware-version=V]``: start a charger, wait for its boot,
+        make it current."""
         words = shlex.split(rest)
         if not words:
             raise ScenarioError(f"line {step.line}: charger needs an id")
@@ -270,6 +272,12 @@ class Runner:
         self._say(rest)
 
 
+#: Charger options taken as text: scenario word → SimulatedChargePoint argument.
+_TEXT_OPTIONS = {"tls-url": "tls_url", "security-events": "security_events",
+                 "firmware-version": "firmware_version",
+                 "new-firmware-version": "new_firmware_version", "cert-dir": "cert_dir"}
+
+
 def _charger_options(words: list[str], line: int) -> dict[str, Any]:
     options: dict[str, Any] = {"config": {}}
     for word in words:
@@ -282,6 +290,8 @@ def _charger_options(words: list[str], line: int) -> dict[str, Any]:
             options["power_kw"] = float(value)
         elif key in ("key", "profiles"):
             options[key] = value
+        elif key in _TEXT_OPTIONS:
+            options[_TEXT_OPTIONS[key]] = value
         elif key == "quirk":
             options["quirks"] = [q for q in value.split(",") if q]
         elif key == "config":

@@ -15,7 +15,7 @@ import random
 from datetime import datetime, timedelta
 
 from simulators import handlers
-from simulators.core import Answer, OutgoingCall
+from simulators.calls import Answer, OutgoingCall
 from simulators.events import EventKind
 from simulators.model import ChargePointModel
 from simulators.protocol import (
@@ -142,12 +142,13 @@ class Session:
         return self._in_flight is not None
 
     def ready_to_reboot(self) -> bool:
-        """A Reset is pending and its StopTransactions are delivered (or we are offline)."""
+        """A reboot (Reset, installed firmware) is pending and its StopTransactions and
+        status notifications are delivered (or we are offline)."""
         if self.model.reboot_pending is None:
             return False
         if not self.connected:
             return True
-        return self._in_flight is None and not any(c.transactional for c in self.model.outbox)
+        return self._in_flight is None and not any(c.kept_offline for c in self.model.outbox)
 
     # ---- input ---------------------------------------------------------------------------
 

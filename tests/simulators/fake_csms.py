@@ -34,11 +34,16 @@ class FakeCsms:
     def __init__(
         self, *, keys: dict[str, str] | None = None, interval: int = 60,
         tls: ssl.SSLContext | None = None, answer_delay: float = 0.0,
-        subprotocol: bool = True,
+        subprotocol: bool = True, tls_also: ssl.SSLContext | None = None,
     ) -> None:
         self.keys = keys  # charger id → AuthorizationKey; None = no auth
         self.interval = interval
         self.tls = tls
+        self.tls_also = tls_also  # a second, TLS listener beside the plain one (tls_url)
+        self.errors: dict[str, str] = {}  # action → CALLERROR code to answer it with
+        self.answers: dict[str, Payload] = {}  # action → the CALLRESULT payload to answer
+        #: (charger, TLS?, the client certificate's CN) per connection, in order
+        self.peers: list[tuple[str, bool, str | None]] = []
         self.answer_delay = answer_delay
         self.subprotocol = subprotocol
         self.calls: list[tuple[str, Call, datetime]] = []  # (charger, CALL, received at)
@@ -51,25 +56,39 @@ class FakeCsms:
         self._tx = itertools.count(500)
         self._changed = asyncio.Event()
         self._server: Server | None = None
+        self._tls_server: Server | None = None
 
     async def __aenter__(self) -> FakeCsms:
-        self._server = await serve(
-            self._serve, "127.0.0.1", 0, ssl=self.tls, compression=None,
+        self._server = await self._listen(self.tls)
+        if self.tls_also is not None:
+            self._tls_server = await self._listen(self.tls_also)
+        return self
+
+    async def _listen(self, tls: ssl.SSLContext | None) -> Server:
+        return await serve(
+            self._serve, "127.0.0.1", 0, ssl=tls, compression=None,
             subprotocols=[Subprotocol("ocpp1.6")], process_request=self._check,
             # A careless server: accepts the connection without agreeing to a subprotocol.
             select_subprotocol=None if self.subprotocol else (lambda connection, offered: None))
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
+                await server.wait_closed()
 
     @property
     def url(self) -> str:
         assert self._server is not None
         port = next(iter(self._server.sockets)).getsockname()[1]
         return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{port}/ocpp"
+
+    @property
+    def tls_url(self) -> str:
+        """The second listener (``tls_also``)."""
+        assert self._tls_server is not None
+        port = next(iter(self._tls_server.sockets)).getsockname()[1]
+        return f"wss://127.0.0.1:{port}/ocpp"
 
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         cp_id = request.path.rsplit("/", 1)[-1]
@@ -84,6 +103,8 @@ class FakeCsms:
     async def _serve(self, connection: ServerConnection) -> None:
         cp_id = connection.request.path.rsplit("/", 1)[-1]  # type: ignore[union-attr]
         self.connections[cp_id] = connection
+        self.peers.append((cp_id, connection.transport.get_extra_info("sslcontext") is not None,
+                           _common_name(connection.transport.get_extra_info("peercert"))))
         try:
             async for text in connection:
                 frame = decode(text)
@@ -111,10 +132,16 @@ class FakeCsms:
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)
         self.in_flight[cp_id] -= 1
+        code = self.errors.get(frame.action)
+        answer: CallResult | CallError = (
+            CallError(frame.message_id, code, "scripted") if code is not None
+            else CallResult(frame.message_id, self.answer_for(frame)))
         with contextlib.suppress(ConnectionClosed):  # the link went away meanwhile
-            await connection.send(encode(CallResult(frame.message_id, self.answer_for(frame))))
+            await connection.send(encode(answer))
 
     def answer_for(self, frame: Call) -> Payload:
+        if frame.action in self.answers:
+            return self.answers[frame.action]
         now = format_time(datetime.now(UTC))
         if frame.action == "BootNotification":
             return {"status": "Accepted", "currentTime": now, "interval": self.interval}
@@ -124,6 +151,8 @@ class FakeCsms:
             return {"idTagInfo": {"status": "Accepted"}}
         if frame.action == "StartTransaction":
             return {"transactionId": next(self._tx), "idTagInfo": {"status": "Accepted"}}
+        if frame.action == "SignCertificate":
+            return {"status": "Accepted"}
         return {}
 
     def _notify(self) -> None:
@@ -157,3 +186,12 @@ class FakeCsms:
     def drop(self, cp_id: str) -> None:
         """Cut the charger's TCP connection without a close handshake."""
         self.connections[cp_id].transport.abort()
+
+
+def _common_name(peercert: Any) -> str | None:
+    """The CN of a verified client certificate (``ssl.SSLSocket.getpeercert()`` form)."""
+    for rdn in (peercert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None

@@ -35,15 +35,20 @@ class Bench:
         heartbeat: int = 60,
         power_kw: float = 36.0,
         online: bool = True,
+        security_events: str = "all",
+        new_firmware_version: str | None = None,
+        cp_id: str = "CP-T",
     ) -> None:
         self.now = T0
         self.model = ChargePointModel(
-            "CP-T",
+            cp_id,
             connectors=connectors,
             power_kw=power_kw,
             quirks=quirks,
             config=config,
             profiles=profiles,
+            security_events=security_events,
+            new_firmware_version=new_firmware_version,
         )
         self.session = Session(self.model, strict=True, call_timeout=30)
         self.frames: list[Call | CallResult | CallError] = []  # everything the charger sent
@@ -119,6 +124,7 @@ class Bench:
                 "transactionId": next(self._tx_ids),
                 "idTagInfo": self.start_info.get(tag, info),
             },
+            "SignCertificate": lambda: {"status": "Accepted"},
         }
         return answers.get(call.action, dict)()
 

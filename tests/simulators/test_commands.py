@@ -21,18 +21,20 @@ def test_unknown_actions_get_not_implemented() -> None:
     assert isinstance(answer, CallError) and answer.error_code == "NotImplemented"
 
 
-def test_known_but_unsupported_actions_get_not_supported() -> None:
-    bench = Bench()
+def test_actions_of_missing_features_get_not_supported() -> None:
+    bench = Bench(security_events="off")  # a charger without the security extension
     answer = bench.call("InstallCertificate", {"certificateType": "CentralSystemRootCertificate",
                                                "certificate": "x"})
     assert isinstance(answer, CallError) and answer.error_code == "NotSupported"
-    answer = bench.call("GetDiagnostics", {"location": "ftp://x"})
+    answer = bench.call("GetDiagnostics", {"location": "ftp://x"})  # no FirmwareManagement
     assert isinstance(answer, CallError) and answer.error_code == "NotSupported"
+    assert bench.calls("SecurityEventNotification") == []
 
 
 def test_firmware_management_answers_when_the_profile_is_on() -> None:
     bench = Bench(profiles="Core,FirmwareManagement")
-    assert bench.ask("GetDiagnostics", {"location": "ftp://x"}) == {}
+    assert bench.ask("GetDiagnostics", {"location": "ftp://x"}) == {
+        "fileName": "CP-T-diagnostics-20260301T100000Z.txt"}
     assert bench.ask("UpdateFirmware", {"location": "ftp://x",
                                         "retrieveDate": "2030-01-01T00:00:00Z"}) == {}
 
@@ -178,7 +180,9 @@ def test_reset_stops_transactions_then_boots_again() -> None:
     bench.disconnect()
     bench.model.reboot(bench.now)
     bench.connect()
-    assert bench.actions()[-4:] == ["BootNotification"] + ["StatusNotification"] * 3
+    assert bench.actions()[-5:] == (["BootNotification"] + ["StatusNotification"] * 3
+                                    + ["SecurityEventNotification"])
+    assert bench.calls("SecurityEventNotification")[-1]["type"] == "ResetOrReboot"
     assert bench.model.booted and bench.status(1) == "Preparing"  # the car is still there
 
 

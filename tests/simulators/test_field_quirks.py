@@ -209,8 +209,9 @@ def test_power_loss_forgets_the_transaction(quirks: list[str], meter_after: obje
     before = len(bench.frames)
     meter = _charge_then_lose_power(bench)
     assert meter == 1000
-    reboot = bench.actions()[len(bench.actions()) - 4:]
-    assert reboot == ["BootNotification"] + ["StatusNotification"] * 3  # connectors 0, 1, 2
+    reboot = bench.actions()[len(bench.actions()) - 5:]
+    assert reboot == (["BootNotification"] + ["StatusNotification"] * 3  # connectors 0, 1, 2
+                      + ["SecurityEventNotification"])  # ResetOrReboot (power loss)
     assert bench.calls("StopTransaction") == []  # never, not even later
     assert bench.model.all_reservations() == []
     assert bench.statuses(2)[-1] == "Available"  # the reservation is gone

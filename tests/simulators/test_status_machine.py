@@ -15,7 +15,8 @@ from tests.simulators.sim_bench import Bench
 
 def test_boot_then_a_status_notification_for_every_connector_including_zero() -> None:
     bench = Bench(connectors=3)
-    assert bench.actions() == ["BootNotification"] + ["StatusNotification"] * 4
+    assert bench.actions() == (["BootNotification"] + ["StatusNotification"] * 4
+                               + ["SecurityEventNotification"])  # StartupOfTheDevice (SEC)
     assert [p["connectorId"] for p in bench.calls("StatusNotification")] == [0, 1, 2, 3]
     assert all(p["status"] == "Available" for p in bench.calls("StatusNotification"))
     assert bench.model.config.get_int("HeartbeatInterval") == 60
@@ -29,7 +30,7 @@ def test_a_whole_charging_session_walks_the_table() -> None:
     bench.stop(1)
     bench.unplug(1)
     assert bench.statuses(1) == ["Available", "Preparing", "Charging", "Finishing", "Available"]
-    assert bench.actions()[4:] == [
+    assert bench.actions()[5:] == [  # after the boot's statuses and StartupOfTheDevice
         "StatusNotification",
         "Authorize",
         "StartTransaction",
