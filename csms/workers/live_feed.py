@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 #: How far behind the newest change seen each poll looks again.
 OVERLAP = timedelta(seconds=5)
 QUEUE_LIMIT = 1000
+#: How many meter-value ids before the newest seen each poll reads again (see ``_meters``).
+METER_OVERLAP = 10_000
 #: What was last published is remembered for at most this many things.
 PUBLISHED_LIMIT = 200_000
 
@@ -69,6 +71,8 @@ class LiveFeed:
             "security_events": None,
         }
         self._last_meter_id = 0
+        #: Ids of the readings within ``METER_OVERLAP`` of the newest that were published.
+        self._meter_ids: set[int] = set()
         self._published: dict[tuple[str, Any], Any] = {}
 
     def subscribe(self, user_id: int, operator: bool) -> Subscription:
@@ -110,6 +114,9 @@ class LiveFeed:
         self._last_meter_id = await self._pool.fetchval(
             "SELECT COALESCE(max(id), 0) FROM meter_values"
         )
+        async with self._pool.acquire() as connection:  # Already there: not news.
+            recent = await self._charging_readings(connection, self._last_meter_id - METER_OVERLAP)
+        self._meter_ids = {r["meter_id"] for r in recent}
 
     async def poll(self) -> list[Event]:
         """The changes since the last poll, each once."""
@@ -194,14 +201,29 @@ class LiveFeed:
         ]
 
     async def _meters(self, connection: asyncpg.Connection) -> list[Event]:
-        rows = await connection.fetch(
-            """SELECT r.id, r.user_id, max(m.id) AS last_id FROM meter_values m
-               JOIN reservations r ON r.transaction_id = m.transaction_id
-               WHERE m.id > $1 AND r.status = 'charging' GROUP BY r.id, r.user_id""",
-            self._last_meter_id,
+        """Bookings with new readings. Ids are handed out before commit, so a reading may become
+        visible after one with a higher id: each poll looks ``METER_OVERLAP`` ids back, and a
+        booking is published again only when its readings changed (their count or newest)."""
+        floor = self._last_meter_id - METER_OVERLAP
+        rows = await self._charging_readings(connection, floor)
+        owners = {r["id"]: r["user_id"] for r in rows if r["meter_id"] not in self._meter_ids}
+        self._meter_ids = {i for i in self._meter_ids if i > floor} | {r["meter_id"] for r in rows}
+        self._last_meter_id = max([self._last_meter_id, *(r["meter_id"] for r in rows)])
+        return [Event("meter", {"reservation_id": rid}, owner=uid) for rid, uid in owners.items()]
+
+    @staticmethod
+    async def _charging_readings(
+        connection: asyncpg.Connection, above: int
+    ) -> list[asyncpg.Record]:
+        """Readings of charging bookings with an id above ``above``: (meter_id, id, user_id)."""
+        return list(
+            await connection.fetch(
+                """SELECT m.id AS meter_id, r.id, r.user_id FROM meter_values m
+                   JOIN reservations r ON r.transaction_id = m.transaction_id
+                   WHERE m.id > $1 AND r.status = 'charging'""",
+                above,
+            )
         )
-        self._last_meter_id = max([self._last_meter_id, *(r["last_id"] for r in rows)])
-        return [Event("meter", {"reservation_id": r["id"]}, owner=r["user_id"]) for r in rows]
 
     async def _security_events(self, connection: asyncpg.Connection) -> list[Event]:
         """The critical security events chargers reported (security white paper A04: the
