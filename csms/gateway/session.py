@@ -148,29 +148,26 @@ class Session:
             log.warning("%s: %s refused: %s", self.charge_point_id, call.action, error)
             await self._send_error(call.message_id, ErrorCode.GENERIC_ERROR, error.message)
         except Exception as error:
-            if is_unstorable(error):
-                # J 4.2.3 PropertyConstraintViolation: a field holds a value that cannot be kept
-                # (a NUL character, a number out of range) — refused, not an internal error.
-                await self._send_error(
-                    call.message_id, ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
-                    f"a field holds a value that cannot be stored: {error}",
-                )
-                return
-            if not is_unavailable(error):
-                log.exception("%s: %s failed", self.charge_point_id, call.action)
-                await self._send_error(call.message_id, ErrorCode.INTERNAL_ERROR, "internal error")
-                return
-            # The charger sends transaction messages again after a CALLERROR (S 4.10,
-            # TransactionMessageAttempts); nothing was stored, so nothing is doubled.
-            if _DATABASE_LOG.allow(time.monotonic()):
-                log.warning("%s: %s not handled, database unavailable: %r%s",
-                            self.charge_point_id, call.action, error,
-                            _DATABASE_LOG.suppressed_note())
-            await self._send_error(
-                call.message_id, ErrorCode.INTERNAL_ERROR, "database unavailable; send it again"
-            )
+            await self._send_error(call.message_id, *self._failure(call.action, error))
         else:
             await self._send(frames.encode_call_result(call.message_id, result))
+
+    def _failure(self, action: str, error: Exception) -> tuple[ErrorCode, str]:
+        """The CALLERROR for a handler's unexpected failure, logged as it deserves."""
+        if is_unstorable(error):
+            # J 4.2.3 PropertyConstraintViolation: a field holds a value that cannot be kept
+            # (a NUL character, a number out of range) — refused, not an internal error.
+            return (ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+                    f"a field holds a value that cannot be stored: {error}")
+        if not is_unavailable(error):
+            log.exception("%s: %s failed", self.charge_point_id, action)
+            return ErrorCode.INTERNAL_ERROR, "internal error"
+        # The charger sends transaction messages again after a CALLERROR (S 4.10,
+        # TransactionMessageAttempts); nothing was stored, so nothing is doubled.
+        if _DATABASE_LOG.allow(time.monotonic()):
+            log.warning("%s: %s not handled, database unavailable: %r%s", self.charge_point_id,
+                        action, error, _DATABASE_LOG.suppressed_note())
+        return ErrorCode.INTERNAL_ERROR, "database unavailable; send it again"
 
     async def _send_error(self, message_id: str, code: ErrorCode, description: str) -> None:
         await self._send(frames.encode_call_error(message_id, code, description))
