@@ -205,7 +205,9 @@ class Transactions:
             )
             info = None
             if request.id_tag is not None:
-                started_by = None if summary is None else summary.id_tag
+                # Only an accepted start vouches for its idTag at the stop: the answer goes into
+                # the charger's authorization cache (S 3.5.1), so a refused card stays refused.
+                started_by = summary.id_tag if summary and summary.start_accepted else None
                 info = await self._verifier.stop(connection, started_by, request.id_tag)
         if not closed:
             log.info(

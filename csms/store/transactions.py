@@ -44,6 +44,8 @@ class TransactionSummary:
     started_at: datetime
     stopped_at: datetime | None
     energy_wh: Decimal
+    #: Whether StartTransaction.conf accepted its idTag (a refused start is stored closed).
+    start_accepted: bool = True
 
     @property
     def energy_kwh(self) -> Decimal:
@@ -351,7 +353,8 @@ async def summary(
 ) -> TransactionSummary | None:
     """A transaction with its energy so far."""
     row = await executor.fetchrow(
-        f"""SELECT t.id, t.id_tag, t.started_at, t.stopped_at, {_ENERGY} AS energy_wh
+        f"""SELECT t.id, t.id_tag, t.started_at, t.stopped_at, {_ENERGY} AS energy_wh,
+                   t.id_tag_status = 'Accepted' AS start_accepted
             FROM transactions t WHERE t.id = $1""",
         transaction_id,
     )
