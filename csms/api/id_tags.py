@@ -67,10 +67,13 @@ async def create_id_tag(request: web.Request) -> web.Response:
     user_id = optional_int_field(body, "user_id")
     if not isinstance(blocked, bool):
         raise ValidationFailed("blocked must be true or false")
+    parent = _id_tag(body, "parent_id_tag")
+    # A driver's group holds that driver's own cards only: they may start the driver's bookings.
+    id_tags.check_parent(user_id, None, parent)
     row = await id_tags.create(
         request.app[POOL],
         _id_tag(body, "id_tag") or "",
-        parent_id_tag=_id_tag(body, "parent_id_tag"),
+        parent_id_tag=parent,
         expiry_date=_expiry(body.get("expiry_date")),
         blocked=blocked,
         user_id=user_id,

@@ -169,3 +169,13 @@ async def test_authorize_answers_by_the_change_at_once(
         assert await authorize() == {"status": "Accepted", "parentIdTag": "FLEET-9"}
         await patch(server, "TAP-ME", parent_id_tag=None)
         assert await authorize() == {"status": "Accepted"}
+
+
+async def test_a_new_card_cannot_join_a_drivers_group(server: ServerHandle) -> None:
+    """A card in DRIVER-<id> may start that driver's bookings: only their own cards are in it."""
+    status, body = await server.request(
+        "POST", "/api/v1/id-tags", json={"id_tag": "SNEAKY-1", "parent_id_tag": "DRIVER-1"}
+    )
+    assert status == 409 and body["error"]["code"] == "driver_group", body
+    status, body = await server.request("POST", "/api/v1/id-tags", json={"id_tag": "FLEET-1", "parent_id_tag": "FLEET"})
+    assert status == 201, body
