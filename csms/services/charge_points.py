@@ -19,7 +19,7 @@ from csms.domain.charge_points import (
 )
 from csms.domain.credentials import AUTHORIZATION_KEY_COST, hash_secret
 from csms.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
-from csms.store import charge_points
+from csms.store import charge_points, security_profiles
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +210,7 @@ async def remove_authorization_key(pool: asyncpg.Pool, charge_point_id: str) -> 
     authenticates with the key: lower its profile first, or it could never connect again.
     """
     async with charge_points.key_change(pool, charge_point_id) as connection:
-        profile = await connection.fetchval(
-            "SELECT security_profile FROM charge_points WHERE id = $1", charge_point_id
-        )
+        profile = await security_profiles.profile_of(connection, charge_point_id)
         if profile in (1, 2):
             raise Conflict(
                 f"{charge_point_id} is at security profile {profile}, which authenticates with "

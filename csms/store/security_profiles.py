@@ -32,6 +32,16 @@ async def get(pool: asyncpg.Pool, charge_point_id: str) -> SecurityProfile:
     return SecurityProfile(**dict(row))
 
 
+async def profile_of(
+    executor: asyncpg.Pool | asyncpg.Connection, charge_point_id: str
+) -> int | None:
+    """The registered profile alone (None for an unknown charger)."""
+    profile: int | None = await executor.fetchval(
+        "SELECT security_profile FROM charge_points WHERE id = $1", charge_point_id
+    )
+    return profile
+
+
 async def set_profile(pool: asyncpg.Pool, charge_point_id: str, profile: int) -> SecurityProfile:
     """Register ``profile`` now (and forget a raise in progress)."""
     await pool.execute(
