@@ -196,6 +196,7 @@ def _assemble(app: web.Application, live: LiveStateWriter) -> None:
     local_lists = app[LOCAL_LISTS] = LocalListSync(
         pool, router, clock, node_id=settings.node_id, call_timeout=settings.call_timeout,
         every=settings.local_list_sync_seconds, settle=settings.local_list_settle_seconds,
+        code_lead=timedelta(seconds=settings.local_list_code_lead_seconds),
     )
     app[GATEWAY] = Gateway(
         pool=pool,

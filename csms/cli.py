@@ -94,7 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     add_site = site.add_parser("add", help="create a site; prints its id")
     add_site.add_argument("--name", required=True)
     add_site.add_argument("--timezone", required=True, help="IANA name, e.g. Europe/Berlin")
+    add_site.add_argument(
+        "--codes-on-local-list", action="store_true",
+        help="put bookings' codes on the chargers' local lists before their windows",
+    )
     add_site.set_defaults(run=_add_site)
+    update_site = site.add_parser("update", help="change a site's name or options")
+    update_site.add_argument("--id", type=int, required=True)
+    update_site.add_argument("--name")
+    update_site.add_argument(
+        "--codes-on-local-list", choices=["on", "off"],
+        help="put bookings' codes on the chargers' local lists before their windows",
+    )
+    update_site.set_defaults(run=_update_site)
 
     _charge_point_commands(commands)
     _id_tag_commands(commands)
@@ -190,8 +202,23 @@ async def _add_operator(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _add_site(settings: Settings, args: argparse.Namespace) -> int:
     async with _pool(settings) as pool:
-        row = await sites.create(pool, args.name, check_timezone(args.timezone))
+        row = await sites.create(
+            pool, args.name, check_timezone(args.timezone),
+            codes_on_local_list=args.codes_on_local_list,
+        )
     print(row["id"])
+    return 0
+
+
+async def _update_site(settings: Settings, args: argparse.Namespace) -> int:
+    option = args.codes_on_local_list
+    async with _pool(settings) as pool:
+        row = await sites.update(
+            pool, args.id, name=args.name,
+            codes_on_local_list=None if option is None else option == "on",
+        )
+    listed = "on" if row["codes_on_local_list"] else "off"
+    print(f"site {row['id']} {row['name']!r}: codes on local lists {listed}")
     return 0
 
 

@@ -112,6 +112,9 @@ class Settings:
     local_lists: bool = True
     local_list_sync_seconds: float = 30.0
     local_list_settle_seconds: float = 5.0
+    #: At sites with ``codes_on_local_list``, how long before its window a booking's code is
+    #: put on its charger's list (seconds): offline, the charger accepts it from then on.
+    local_list_code_lead_seconds: int = 900
     #: Firmware images and diagnostics uploads (S 5.9, 5.19), kept under ``data_dir/files``:
     #: the largest file csms accepts (bytes), and the base URL chargers reach csms's file
     #: locations at (``/ocpp-files/…`` on the OCPP port). Unset: derived from :attr:`host` and
@@ -168,6 +171,8 @@ class Settings:
             raise ConfigurationError("CSMS_CSR_CA_CERT and CSMS_CSR_CA_KEY must be set together")
         if self.csr_validity_days < 1:
             raise ConfigurationError("CSMS_CSR_VALIDITY_DAYS must be at least 1")
+        if not 0 <= self.local_list_code_lead_seconds <= 86400:
+            raise ConfigurationError("CSMS_LOCAL_LIST_CODE_LEAD_SECONDS must be 0 to 86400")
         if self.ocpp_plain_port and self.tls_cert is None:
             raise ConfigurationError("CSMS_OCPP_PLAIN_PORT is for TLS deployments; use OCPP_PORT")
         for name in ("http_port", "ocpp_port", "ocpp_plain_port"):

@@ -310,28 +310,29 @@ def csms_env(**values: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-async def csms(
-    postgres_uri: str, template_uri: str, tmp_path_factory: pytest.TempPathFactory
+@contextlib.asynccontextmanager
+async def csms_serving(
+    postgres_uri: str, workdir: Path, **settings: str
 ) -> AsyncIterator[CsmsProcess]:
-    """A real ``csms serve`` process shared by a test session (tests use their own charger ids)."""
+    """A real ``csms serve`` process on a database of its own, an operator signed in;
+    ``settings`` are ``CSMS_*`` values over the fast ones tests use."""
     url = await clone_database(postgres_uri)
     http_port, ocpp_port = free_port(), free_port()
-    workdir = tmp_path_factory.mktemp("csms-serve")
-    env = csms_env(
-        database_url=url,
-        data_dir=str(workdir / "data"),
-        http_port=str(http_port),
-        ocpp_port=str(ocpp_port),
-        live_state_flush_interval="0.05",
-        call_timeout="5",
-        scheduler_poll_seconds="0.05",
-        dispatch_retry_seconds="2",
-        log_level="INFO",
-        # One process serves the whole session's sign-ups and sign-ins, all from 127.0.0.1.
-        sign_up_per_hour="1000",
-        sign_in_per_minute="1000",
-    )
+    values = {
+        "database_url": url,
+        "data_dir": str(workdir / "data"),
+        "http_port": str(http_port),
+        "ocpp_port": str(ocpp_port),
+        "live_state_flush_interval": "0.05",
+        "call_timeout": "5",
+        "scheduler_poll_seconds": "0.05",
+        "dispatch_retry_seconds": "2",
+        "log_level": "INFO",
+        # One process serves many tests' sign-ups and sign-ins, all from 127.0.0.1.
+        "sign_up_per_hour": "1000",
+        "sign_in_per_minute": "1000",
+    }
+    env = csms_env(**{**values, **settings})
     process = start_csms_process(env, http_port, workdir / "csms.log")
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     assert pool is not None
@@ -342,7 +343,18 @@ async def csms(
         process=process,
         env=env,
     )
-    handle.token = await sign_in_operator(pool, handle.http_url)
-    yield handle
-    await pool.close()
-    await asyncio.to_thread(stop_csms_process, process)
+    try:
+        handle.token = await sign_in_operator(pool, handle.http_url)
+        yield handle
+    finally:
+        await pool.close()
+        await asyncio.to_thread(stop_csms_process, process)
+
+
+@pytest.fixture(scope="session")
+async def csms(
+    postgres_uri: str, template_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[CsmsProcess]:
+    """A real ``csms serve`` process shared by a test session (tests use their own charger ids)."""
+    async with csms_serving(postgres_uri, tmp_path_factory.mktemp("csms-serve")) as handle:
+        yield handle

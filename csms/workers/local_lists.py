@@ -4,6 +4,10 @@ csms's id tags (OCPP 1.6 S 3.5), so a charger that loses its connection still kn
 A charger is synced when it connects (GetLocalListVersion, then a Full or Differential
 SendLocalList: :func:`csms.domain.local_lists.plan_sync`) and whenever an id tag changes after
 that: every ``every`` seconds the worker looks for chargers on this node whose list is behind.
+At sites that ask for it, each pass first puts the codes of bookings whose window starts within
+``code_lead`` on their chargers' lists and takes ended ones off
+(:func:`csms.store.local_lists.list_codes`), so a charger offline when a window opens still
+accepts its code.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -41,10 +45,11 @@ class LocalListSync:
         call_timeout: float,
         every: float = 30.0,
         settle: float = 5.0,
+        code_lead: timedelta = timedelta(minutes=15),
     ) -> None:
         self._pool, self._router, self._clock = pool, router, clock
         self._node_id, self._timeout, self._every = node_id, call_timeout, every
-        self._settle = settle
+        self._settle, self._code_lead = settle, code_lead
         self._connected: set[str] = set()
         self._wake = asyncio.Event()
 
@@ -63,6 +68,7 @@ class LocalListSync:
                 await asyncio.sleep(self._settle)
             self._wake.clear()
             fresh, self._connected = self._connected, set()
+            await store.list_codes(self._pool, self._clock(), self._code_lead)
             for charge_point_id in await store.due(
                 self._pool, self._node_id, self._clock(), sorted(fresh)
             ):
@@ -92,10 +98,13 @@ class LocalListSync:
         async with self._pool.acquire() as connection, connection.transaction(
             isolation="repeatable_read", readonly=True
         ):  # One snapshot: the version, the whole list and the changes agree.
-            current = await store.current_version(connection)
+            current = await store.current_version(connection, charge_point_id)
             now = self._clock()
-            full = [entry_for(tag, now) for tag in await store.all_tags(connection)]
-            changes = await self._changes(connection, sent.version if sent else 0, now)
+            tags = await store.all_tags(connection, charge_point_id)
+            full = [entry_for(tag, now) for tag in tags]
+            changes = await self._changes(
+                connection, charge_point_id, sent.version if sent else 0, now
+            )
         return plan_sync(
             charger_version=int(answer.get("listVersion", -1)),
             sent_version=sent.version if sent and sent.problem is None else None,
@@ -106,9 +115,9 @@ class LocalListSync:
 
     @staticmethod
     async def _changes(
-        connection: asyncpg.Connection, version: int, now: datetime
+        connection: asyncpg.Connection, charge_point_id: str, version: int, now: datetime
     ) -> list[ListEntry]:
-        found = await store.changes_since(connection, version)
+        found = await store.changes_since(connection, charge_point_id, version)
         return [entry_for(tag, now) for tag in found.changed] + [
             ListEntry(id_tag, None) for id_tag in found.removed
         ]

@@ -133,3 +133,17 @@ async def test_id_tag_update_of_an_unknown_card_and_add_with_a_bad_expiry(
     assert "csms: --expiry must be an RFC 3339 date-time" in error
     _, page = await server.request("GET", "/api/v1/id-tags")
     assert page["items"] == []
+
+
+async def test_site_codes_on_local_list_set_at_add_and_update(
+    server: ServerHandle, env: dict[str, str]
+) -> None:
+    site_id = (await ok(env, "site", "add", "--name", "Depot", "--timezone", "Europe/Berlin",
+                        "--codes-on-local-list")).strip()
+    assert (await server.request("GET", f"/api/v1/sites/{site_id}"))[1]["codes_on_local_list"]
+    out = await ok(env, "site", "update", "--id", site_id, "--codes-on-local-list", "off")
+    assert out.strip() == f"site {site_id} 'Depot': codes on local lists off"
+    site = (await server.request("GET", f"/api/v1/sites/{site_id}"))[1]
+    assert site["codes_on_local_list"] is False and site["name"] == "Depot"
+    error = await refused(env, "site", "update", "--id", "999999", "--name", "x")
+    assert "no site 999999" in error

@@ -15,13 +15,14 @@ import pytest
 
 from tests.charger_stub import ChargerStub
 from tests.conftest import ServerHandle, ShiftableClock, serving, test_settings
+from tests.world import make_world, parse
 
 
 @pytest.fixture
 async def server(database_url: str, tmp_path: Path, clock: ShiftableClock) -> AsyncIterator[ServerHandle]:
     settings = test_settings(
         database_url, tmp_path, local_lists=True, local_list_settle_seconds=0.1,
-        local_list_sync_seconds=0.3,
+        local_list_sync_seconds=0.3, local_list_code_lead_seconds=600,
     )
     async with serving(settings, clock) as handle:
         yield handle
@@ -175,3 +176,64 @@ async def test_a_refused_update_is_recorded_and_not_taken_as_sent(server: Server
     )
     assert row is not None and row["problem"] == "SendLocalList Failed" and row["version"] == -1
     assert len(charger.updates) == 1  # not hammered: tried again only after a while
+
+
+async def test_a_booking_code_is_on_its_charger_list_for_its_window(
+    server: ServerHandle, clock: ShiftableClock
+) -> None:
+    world = await make_world(server, clock)
+    path = f"/api/v1/sites/{world.site_id}"
+    assert (await server.request("PATCH", path, json={"codes_on_local_list": True}))[0] == 200
+    await server.add_id_tag("CARD-A")
+    other_id = await world.add_charger()
+    status, booking = await world.book(1, world.window(starts_in=30))
+    assert status == 201, booking
+    code, end = booking["code"], parse(booking["end"])
+    charger, other = ChargerList(), ChargerList()
+    async with await world.connect(**charger.replies()), await connect(server, other_id, other):
+        await until(lambda: "CARD-A" in charger.entries and "CARD-A" in other.entries)
+        await asyncio.sleep(0.7)
+        assert code not in charger.entries  # 30 minutes ahead: not yet (the lead is 10)
+
+        clock.advance(minutes=21)
+        await until(lambda: code in charger.entries)
+        assert charger.updates[-1]["updateType"] == "Differential"
+        assert charger.entries[code]["status"] == "Accepted"
+        assert parse(charger.entries[code]["expiryDate"]) == end
+        updates = len(other.updates)
+
+        cancel = f"/api/v1/reservations/{booking['id']}"
+        assert (await server.request("DELETE", cancel, token=world.driver))[0] == 200
+        await until(lambda: code not in charger.entries)
+        assert charger.updates[-1]["localAuthorizationList"] == [{"idTag": code}]
+        # Another charger's list never held the code, and was not sent anything for it.
+        assert code not in other.entries and len(other.updates) == updates
+        # Once the charger has been told, the code's tombstone goes.
+        await until_value(lambda: pool_of(server).fetchval(
+            "SELECT count(*) FROM local_list_codes WHERE charge_point_id = $1", world.cp_id
+        ), 0)
+
+
+async def test_a_charger_that_lost_its_list_gets_the_codes_in_the_full_list(
+    server: ServerHandle, clock: ShiftableClock
+) -> None:
+    world = await make_world(server, clock)
+    path = f"/api/v1/sites/{world.site_id}"
+    assert (await server.request("PATCH", path, json={"codes_on_local_list": True}))[0] == 200
+    status, booking = await world.book(1, world.window(starts_in=5))
+    assert status == 201, booking
+    charger = ChargerList()
+    async with await world.connect(**charger.replies()):
+        await until(lambda: booking["code"] in charger.entries)
+    charger.version, charger.entries = 0, {}
+    async with await world.connect(**charger.replies()):
+        await until(lambda: booking["code"] in charger.entries)
+    assert charger.updates[-1]["updateType"] == "Full"
+
+
+async def until_value(probe: Callable[[], Any], wanted: Any, timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.1)):
+        if await probe() == wanted:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never {wanted!r}")
