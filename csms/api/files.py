@@ -56,6 +56,8 @@ routes = web.RouteTableDef()
 CHUNK = 256 * 1024
 #: Room for a multipart body's boundaries and part headers beyond the file it carries.
 MULTIPART_ROOM = 64 * 1024
+#: GetLog's logType (LogEnumType of the security extension).
+LOG_TYPES = ("DiagnosticsLog", "SecurityLog")
 #: Form fields a multipart upload may carry before its file part.
 MAX_PARTS = 8
 #: What :func:`csms.services.files.new_token` makes; anything else names no location.
@@ -263,17 +265,21 @@ async def list_firmware_updates(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/charge-points/{cp_id}/diagnostics")
 async def request_diagnostics(request: web.Request) -> web.Response:
-    """Send GetDiagnostics (S 5.9); 201 with the request and the fileName answered."""
+    """Send GetDiagnostics (S 5.9), or GetLog (security extension N01) with a ``log_type``;
+    201 with the request and the file name answered."""
     user = operator(request)
-    fields = frozenset({"start_time", "stop_time", "retries", "retry_interval"})
+    fields = frozenset({"start_time", "stop_time", "retries", "retry_interval", "log_type"})
     # Every field is optional: an empty body asks for everything the charger has.
     empty = not await request.read()
     body = {} if empty else await json_body(request, required=frozenset(), optional=fields)
     start, stop = _optional_time(body, "start_time"), _optional_time(body, "stop_time")
     if start is not None and stop is not None and start > stop:
         raise ValidationFailed("start_time must not be after stop_time")
+    log_type = body.get("log_type")
+    if log_type is not None and log_type not in LOG_TYPES:
+        raise ValidationFailed(f"log_type must be one of {', '.join(LOG_TYPES)}")
     requested = await _service(request).request_diagnostics(
-        path_text(request, "cp_id"), start, stop, _retries(body), user.id
+        path_text(request, "cp_id"), start, stop, _retries(body), user.id, log_type
     )
     return json_response(_diagnostics_json(requested), status=201)
 

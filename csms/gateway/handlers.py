@@ -236,8 +236,12 @@ class ChargePointHandlers:
         return {}
 
     async def log_status_notification(self, charge_point_id: str, payload: Payload) -> Payload:
-        # White paper N01: progress of the upload a GetLog asked for.
+        # White paper N01: progress of the upload a GetLog asked for; the GetLog it names
+        # (requestId) takes the status.
         await self._status_report(charge_point_id, "log", payload)
+        await files.log_status_reported(
+            self._pool, charge_point_id, payload.get("requestId"), payload["status"], self._clock()
+        )
         return {}
 
     async def signed_firmware_status_notification(

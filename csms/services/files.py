@@ -49,6 +49,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+~-]")
 #: was undone, so it never replaces these.
 FIRMWARE_FINAL = ("Installed", "InstallationFailed", "DownloadFailed")
 DIAGNOSTICS_FINAL = ("Uploaded", "UploadFailed")
+#: LogStatusNotification statuses after which the upload is over (UploadLogStatusEnumType).
+LOG_FINAL = ("Uploaded", "UploadFailure", "BadMessage", "NotSupportedOperation",
+             "PermissionDenied")
 #: Temporary files older than this are left-overs of an interrupted upload (seconds).
 _STALE_UPLOAD_SECONDS = 24 * 3600
 
@@ -101,6 +104,14 @@ def diagnostics_location(base_url: str, token: str) -> str:
 
 def new_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+def _period(
+    first: str, start: datetime | None, last: str, stop: datetime | None
+) -> Payload:
+    """The optional bounds of a diagnostics or log request, under their OCPP names."""
+    bounds = ((first, start), (last, stop))
+    return {key: format_timestamp(moment) for key, moment in bounds if moment is not None}
 
 
 def kept_statuses(reported: str, final: Sequence[str]) -> Sequence[str]:
@@ -282,21 +293,23 @@ class FileTransfers:
         stop_time: datetime | None,
         retries: Retries,
         operator_id: int,
+        log_type: str | None = None,
     ) -> DiagnosticsRequest:
-        """Record a request, send GetDiagnostics (S 5.9) and keep the fileName answered."""
+        """Record a request and send GetDiagnostics (S 5.9) or, with a ``log_type``, GetLog
+        (security extension N01), both to a csms upload location; keep the file name answered."""
         request = self._request(charge_point_id, retries, operator_id, self._clock())
         request = dataclasses.replace(
             request, location=diagnostics_location(self._base_url, request.token)
         )
         recorded = await store.insert_diagnostics_request(
-            self._pool, request, start_time, stop_time
+            self._pool, request, start_time, stop_time, log_type
         )
         if recorded is None:
             raise NotFound(f"no charge point {charge_point_id!r}")
+        if log_type is not None:
+            return await self._get_log(recorded, log_type, retries)
         payload: Payload = {"location": request.location, **retries.payload()}
-        for key, moment in (("startTime", start_time), ("stopTime", stop_time)):
-            if moment is not None:
-                payload[key] = format_timestamp(moment)
+        payload.update(_period("startTime", start_time, "stopTime", stop_time))
         answer = await self._send(
             charge_point_id, "GetDiagnostics", payload, recorded.id, "diagnostics request"
         )
@@ -305,6 +318,26 @@ class FileTransfers:
         file_name = answer.get("fileName") or None
         answered = await store.record_diagnostics_answer(
             self._pool, recorded.id, None if file_name is None else _storable(file_name)
+        )
+        assert answered is not None
+        return answered
+
+    async def _get_log(
+        self, recorded: DiagnosticsRequest, log_type: str, retries: Retries
+    ) -> DiagnosticsRequest:
+        """GetLog.req with the request's id as requestId; Rejected is kept as ``rejected``."""
+        log: Payload = {"remoteLocation": recorded.location}
+        log.update(_period("oldestTimestamp", recorded.start_time,
+                           "latestTimestamp", recorded.stop_time))
+        payload: Payload = {"logType": log_type, "requestId": recorded.id, "log": log,
+                            **retries.payload()}
+        answer = await self._send(
+            recorded.charge_point_id, "GetLog", payload, recorded.id, "log request"
+        )
+        file_name = answer.get("filename") or None
+        answered = await store.record_log_answer(
+            self._pool, recorded.id, answer.get("status") != "Rejected",
+            None if file_name is None else _storable(file_name),
         )
         assert answered is not None
         return answered
@@ -419,4 +452,16 @@ async def diagnostics_status_reported(
     latest GetDiagnostics is the one it reports on."""
     await store.record_diagnostics_status(
         pool, charge_point_id, status, at, kept_statuses(status, DIAGNOSTICS_FINAL)
+    )
+
+
+async def log_status_reported(
+    pool: asyncpg.Pool, charge_point_id: str, request_id: object, status: str, at: datetime
+) -> None:
+    """LogStatusNotification (N01) names its GetLog by requestId (optional): that request of
+    this charger takes the status, or its latest GetLog when it names none of them (chargers
+    forget ids, as they forget reservationId)."""
+    named = request_id if isinstance(request_id, int) and 0 < request_id < 2**63 else None
+    await store.record_log_status(
+        pool, charge_point_id, named, status, at, kept_statuses(status, LOG_FINAL)
     )

@@ -62,7 +62,8 @@ class FirmwareUpdate:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DiagnosticsRequest:
-    """A GetDiagnostics.req (S 6.25) sent to a charger, its answer and its upload."""
+    """A GetDiagnostics.req (S 6.25), or a GetLog.req (security extension N01) when it has a
+    ``log_type``, sent to a charger, its answer and its upload."""
 
     id: int
     charge_point_id: str
@@ -76,11 +77,14 @@ class DiagnosticsRequest:
     file_name: str | None
     #: False: the charger answered without a fileName (no diagnostics); None: no answer yet.
     diagnostics_available: bool | None
-    #: ``requested``, ``no_diagnostics``, then the latest DiagnosticsStatusNotification status.
+    #: ``requested``, ``no_diagnostics`` or ``rejected`` (GetLog), then the latest
+    #: DiagnosticsStatusNotification (or LogStatusNotification) status.
     status: str
     status_at: datetime
     #: The uploaded file; None until it arrives.
     file: StoredFile | None
+    #: GetLog's logType (``DiagnosticsLog``, ``SecurityLog``); None for GetDiagnostics.
+    log_type: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,7 +124,7 @@ _UPDATE_SELECT = f"""
 _DIAGNOSTICS_SELECT = f"""
     SELECT d.id, d.charge_point_id, d.location, d.requested_at, d.start_time, d.stop_time,
            d.retries, d.retry_interval, d.file_name, d.diagnostics_available, d.status,
-           d.status_at, {_JOINED_FILE}
+           d.status_at, d.log_type, {_JOINED_FILE}
     FROM diagnostics_requests d LEFT JOIN stored_files f ON f.id = d.file_id"""
 
 
@@ -270,13 +274,14 @@ async def insert_diagnostics_request(
     request: Request,
     start_time: datetime | None,
     stop_time: datetime | None,
+    log_type: str | None = None,
 ) -> DiagnosticsRequest | None:
     """Record a diagnostics request, status ``requested``; None for an unknown charger."""
     request_id = await pool.fetchval(
         """INSERT INTO diagnostics_requests
                (charge_point_id, token, location, requested_at, start_time, stop_time, retries,
-                retry_interval, status, status_at, requested_by)
-           SELECT id, $2, $3, $4, $5, $6, $7, $8, 'requested', $4, $9
+                retry_interval, status, status_at, requested_by, log_type)
+           SELECT id, $2, $3, $4, $5, $6, $7, $8, 'requested', $4, $9, $10
            FROM charge_points WHERE id = $1
            RETURNING id""",
         request.charge_point_id,
@@ -288,6 +293,7 @@ async def insert_diagnostics_request(
         request.retries,
         request.retry_interval,
         request.requested_by,
+        log_type,
     )
     return None if request_id is None else await get_diagnostics_request(pool, request_id)
 
@@ -316,6 +322,24 @@ async def record_diagnostics_answer(
     return await get_diagnostics_request(pool, request_id)
 
 
+async def record_log_answer(
+    pool: asyncpg.Pool, request_id: int, accepted: bool, file_name: str | None
+) -> DiagnosticsRequest | None:
+    """Keep GetLog.conf: Rejected ends the request (``rejected``); Accepted keeps the filename
+    the upload will have."""
+    await pool.execute(
+        """UPDATE diagnostics_requests
+           SET file_name = $3, diagnostics_available = $2,
+               status = CASE WHEN NOT $2 AND status = 'requested' THEN 'rejected'
+                             ELSE status END
+           WHERE id = $1""",
+        request_id,
+        accepted,
+        file_name,
+    )
+    return await get_diagnostics_request(pool, request_id)
+
+
 async def delete_diagnostics_request(pool: asyncpg.Pool, request_id: int) -> None:
     await pool.execute("DELETE FROM diagnostics_requests WHERE id = $1", request_id)
 
@@ -337,10 +361,11 @@ async def list_diagnostics_requests(
 async def record_diagnostics_status(
     pool: asyncpg.Pool, charge_point_id: str, status: str, at: datetime, kept: Sequence[str]
 ) -> int | None:
-    """As :func:`record_firmware_status`, for the charger's latest diagnostics request."""
+    """As :func:`record_firmware_status`, for the charger's latest GetDiagnostics request."""
     request_id: int | None = await pool.fetchval(
         """UPDATE diagnostics_requests SET status = $2, status_at = $3
-           WHERE id = (SELECT id FROM diagnostics_requests WHERE charge_point_id = $1
+           WHERE id = (SELECT id FROM diagnostics_requests
+                       WHERE charge_point_id = $1 AND log_type IS NULL
                        ORDER BY id DESC LIMIT 1)
              AND NOT (status = ANY($4::text[]))
            RETURNING id""",
@@ -350,6 +375,34 @@ async def record_diagnostics_status(
         list(kept),
     )
     return request_id
+
+
+async def record_log_status(
+    pool: asyncpg.Pool,
+    charge_point_id: str,
+    request_id: int | None,
+    status: str,
+    at: datetime,
+    kept: Sequence[str],
+) -> int | None:
+    """A LogStatusNotification's status, for the GetLog it names or, when it names none of
+    this charger's, the charger's latest GetLog; None when there is none or its status is
+    ``kept``."""
+    updated: int | None = await pool.fetchval(
+        """WITH logs AS (SELECT id FROM diagnostics_requests
+                         WHERE charge_point_id = $1 AND log_type IS NOT NULL)
+           UPDATE diagnostics_requests SET status = $3, status_at = $4
+           WHERE id = COALESCE((SELECT id FROM logs WHERE id = $2),
+                               (SELECT max(id) FROM logs))
+             AND NOT (status = ANY($5::text[]))
+           RETURNING id""",
+        charge_point_id,
+        request_id,
+        status,
+        at,
+        list(kept),
+    )
+    return updated
 
 
 async def upload_target(pool: asyncpg.Pool, token: str) -> UploadTarget | None:

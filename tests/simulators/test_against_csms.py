@@ -11,6 +11,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import pytest
 
 from simulators import EventKind, SimulatedChargePoint
@@ -293,3 +294,31 @@ async def test_a_repeated_start_or_stop_transaction_is_not_counted_twice(
         await cp.wait_for(result("StopTransaction"))
     rows = await _transactions(csms, cp.cp_id)
     assert len(rows) == 1 and rows[0]["meter_stop"] == stop.payload["meterStop"]
+
+
+async def test_diagnostics_and_the_security_log_reach_csms(csms: CsmsProcess) -> None:
+    path_of = "/api/v1/charge-points/{}/diagnostics"
+    async with await _charger(csms, profiles="Core,FirmwareManagement") as cp:
+        await cp.tamper()
+        path = path_of.format(cp.cp_id)
+        status, diagnostics = await csms.request("POST", path)
+        assert status == 201 and diagnostics["log_type"] is None, diagnostics
+        status, log = await csms.request("POST", path, json={"log_type": "SecurityLog"})
+        assert status == 201 and log["file_name"], log
+
+        def done(listed: tuple[int, Any]) -> bool:
+            return all(item["status"] == "Uploaded" for item in listed[1]["items"])
+
+        status, listed = await eventually(lambda: csms.request("GET", path), done, timeout=15)
+    by_id = {item["id"]: item for item in listed["items"]}
+    # What csms keeps is what the charger made.
+    for request in (diagnostics, log):
+        stored = by_id[request["id"]]
+        assert stored["file_received"], stored
+        async with aiohttp.ClientSession(headers=csms.headers()) as http, http.get(
+            f"{csms.http_url}/api/v1/diagnostics/{request['id']}/file"
+        ) as response:
+            assert response.status == 200
+            assert await response.read() == cp.model.uploads.files[stored["file"]["name"]]
+    security_log = cp.model.uploads.files[by_id[log["id"]]["file"]["name"]].decode()
+    assert "TamperDetectionActivated" in security_log

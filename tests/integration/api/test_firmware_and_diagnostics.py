@@ -275,6 +275,67 @@ async def test_a_charger_without_diagnostics_says_so(server: ServerHandle) -> No
     assert request["status"] == "no_diagnostics"
 
 
+async def test_a_log_is_asked_for_with_get_log_and_tracked_by_its_request_id(
+    server: ServerHandle,
+) -> None:
+    cp_id = await server.register_charge_point()
+    path = f"/api/v1/charge-points/{cp_id}/diagnostics"
+    answers = iter([
+        {"status": "Accepted", "filename": "security.log"},
+        {"status": "Accepted", "filename": "diag.log"},
+        {"status": "Rejected"},
+    ])
+    async with await ChargerStub.connect(
+        f"{server.ocpp_url}/{cp_id}", GetLog=lambda p: next(answers)
+    ) as charger:
+        body = {"log_type": "SecurityLog", "start_time": "2026-03-01T00:00:00Z", "retries": 2}
+        status, security = await server.request("POST", path, json=body)
+        assert status == 201, security
+        assert (security["log_type"], security["file_name"]) == ("SecurityLog", "security.log")
+        sent = await charger.wait_call("GetLog")
+        assert sent == {
+            "logType": "SecurityLog", "requestId": security["id"], "retries": 2,
+            "log": {"remoteLocation": security["location"],
+                    "oldestTimestamp": "2026-03-01T00:00:00.000Z"},
+        }
+        status, later = await server.request("POST", path, json={"log_type": "DiagnosticsLog"})
+        assert status == 201 and later["status"] == "requested"
+        # The older request, named by its requestId, takes the status: not the latest one.
+        notify = {"status": "Uploading", "requestId": security["id"]}
+        assert await charger.result("LogStatusNotification", notify) == {}
+        put = await exchange("PUT", security["location"] + "security.log", data=DIAGNOSTICS)
+        assert put.status == 201, put.body
+        notify = {"status": "Uploaded", "requestId": security["id"]}
+        assert await charger.result("LogStatusNotification", notify) == {}
+        # A charger that forgets the requestId reports on its latest GetLog; Idle after a final
+        # status keeps the final one.
+        assert await charger.result("LogStatusNotification", {"status": "UploadFailure"}) == {}
+        assert await charger.result("LogStatusNotification", {"status": "Idle"}) == {}
+        # A requestId no int64 holds: a clear CALLERROR, nothing changed.
+        frame = await charger.call("LogStatusNotification", {"status": "Idle", "requestId": 2**63})
+        assert frame[:3] == [4, frame[1], "PropertyConstraintViolation"]
+        # A DiagnosticsStatusNotification is about GetDiagnostics, never a GetLog.
+        await charger.result("DiagnosticsStatusNotification", {"status": "Uploading"})
+        status, rejected = await server.request("POST", path, json={"log_type": "SecurityLog"})
+        assert status == 201 and rejected["status"] == "rejected"
+        status, listed = await server.request("GET", path)
+    assert status == 200
+    by_id = {item["id"]: item for item in listed["items"]}
+    assert (by_id[security["id"]]["status"], by_id[security["id"]]["file_received"]) == (
+        "Uploaded", True)
+    assert by_id[later["id"]]["status"] == "UploadFailure"
+    got = await api(server, "GET", f"/api/v1/diagnostics/{security['id']}/file")
+    assert got.status == 200 and got.body == DIAGNOSTICS
+
+
+async def test_a_log_type_must_be_one_of_the_extension(server: ServerHandle) -> None:
+    cp_id = await server.register_charge_point()
+    status, error = await server.request(
+        "POST", f"/api/v1/charge-points/{cp_id}/diagnostics", json={"log_type": "AllLogs"}
+    )
+    assert status == 422 and "log_type" in error["error"]["message"]
+
+
 async def test_upload_locations_take_only_their_own_token_once(server: ServerHandle) -> None:
     cp_id = await server.register_charge_point()
     async with await ChargerStub.connect(
