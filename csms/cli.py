@@ -122,6 +122,10 @@ def _charge_point_commands(commands: argparse._SubParsersAction[argparse.Argumen
     add_cp.add_argument("--site-id", type=int)
     add_cp.add_argument("--key", help="AuthorizationKey for HTTP Basic auth (16-40 bytes)")
     add_cp.add_argument(
+        "--security-profile", type=int, choices=range(4),
+        help="the lowest security profile it may connect with (default: 1 with --key, else 0)",
+    )
+    add_cp.add_argument(
         "--connector",
         action="append",
         required=True,
@@ -226,7 +230,8 @@ async def _add_charge_point(settings: Settings, args: argparse.Namespace) -> int
     connectors = [_connector_arg(text) for text in args.connector]
     async with _pool(settings) as pool:
         cp_id = await charge_point_service.register(
-            pool, args.id, site_id=args.site_id, authorization_key=args.key, connectors=connectors
+            pool, args.id, site_id=args.site_id, authorization_key=args.key, connectors=connectors,
+            security_profile=args.security_profile, served=settings.served_security(),
         )
     print(f"charge point {cp_id} registered with {len(connectors)} connector(s)")
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
+from csms.domain.security_profiles import ServedSecurity
 from csms.domain.windows import WindowRules
 from csms.errors import ConfigurationError
 
@@ -131,6 +132,10 @@ class Settings:
         if self.idle_heartbeats <= 0:
             return None
         return self.idle_heartbeats * self.heartbeat_interval + self.handshake_timeout
+
+    def served_security(self) -> ServedSecurity:
+        """What chargers can use here: TLS, client certificates (security profiles 2 and 3)."""
+        return ServedSecurity(self.tls_cert is not None, self.tls_client_ca is not None)
 
     def files_base(self) -> str:
         """The base URL of csms's file locations as chargers reach it (no trailing slash)."""

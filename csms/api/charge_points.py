@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from csms.api.auth import operator
-from csms.api.context import BOOKING, COMMANDS, POOL
+from csms.api.context import BOOKING, COMMANDS, POOL, SETTINGS
 from csms.api.encoding import json_response
 from csms.api.errors import error_response
 from csms.api.requests import (
@@ -45,7 +45,7 @@ async def register(request: web.Request) -> web.Response:
     body = await json_body(
         request,
         required=frozenset({"id", "connectors"}),
-        optional=frozenset({"site_id", "authorization_key"}),
+        optional=frozenset({"site_id", "authorization_key", "security_profile"}),
     )
     site_id = optional_int_field(body, "site_id")
     pool = request.app[POOL]
@@ -55,6 +55,8 @@ async def register(request: web.Request) -> web.Response:
         site_id=site_id,
         authorization_key=body.get("authorization_key"),
         connectors=body["connectors"],
+        security_profile=body.get("security_profile"),
+        served=request.app[SETTINGS].served_security(),
     )
     return json_response(_present(await charge_points.get(pool, cp_id)), status=201)
 

@@ -53,3 +53,31 @@ def check_profile(value: object) -> int:
     if type(value) is not int or value not in PROFILES:
         raise ValueError("security_profile must be 0, 1, 2 or 3")
     return value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServedSecurity:
+    """What this deployment offers chargers: TLS, and client certificates verified."""
+
+    tls: bool = False
+    client_ca: bool = False
+
+
+def prerequisite(profile: int, *, has_key: bool, tls: bool, client_ca: bool) -> str | None:
+    """Why a charger could not connect at ``profile``, or None (SEC 2, 3.1): ``has_key`` it has
+    an AuthorizationKey, csms serves ``tls`` and verifies client certificates (``client_ca``)."""
+    if profile in (1, 2) and not has_key:
+        return "set an AuthorizationKey first: profiles 1 and 2 authenticate with it"
+    if profile >= 2 and not tls:
+        return "csms serves no TLS (CSMS_TLS_CERT): profiles 2 and 3 need it"
+    if profile == 3 and not client_ca:
+        return "csms verifies no client certificates (CSMS_TLS_CLIENT_CA): profile 3 needs it"
+    return None
+
+
+def registration_profile(requested: int | None, *, has_key: bool) -> int:
+    """The profile a charger is registered at: the one asked for, else 1 with a key (it must
+    present it) and 0 without."""
+    if requested is not None:
+        return requested
+    return 1 if has_key else 0

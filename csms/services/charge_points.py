@@ -18,10 +18,18 @@ from csms.domain.charge_points import (
     check_connectors,
 )
 from csms.domain.credentials import AUTHORIZATION_KEY_COST, hash_secret
+from csms.domain.security_profiles import (
+    ServedSecurity,
+    check_profile,
+    prerequisite,
+    registration_profile,
+)
 from csms.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
 from csms.store import charge_points, security_profiles
 
 log = logging.getLogger(__name__)
+#: A deployment without TLS: profiles 0 and 1 only.
+PLAIN = ServedSecurity()
 
 
 async def register(
@@ -31,8 +39,13 @@ async def register(
     site_id: int | None,
     authorization_key: object,
     connectors: object,
+    security_profile: object = None,
+    served: ServedSecurity = PLAIN,
 ) -> str:
-    """Register a charger, or accept one that was admitted as pending. Returns its id."""
+    """Register a charger, or accept one that was admitted as pending. Returns its id.
+
+    It is registered at ``security_profile`` (default: 1 with a key, 0 without), which it must
+    be able to use here (``served``): 422 otherwise."""
     cp_id = check_charge_point_id(charge_point_id)
     specs = check_connectors(connectors)
     key_hash = None
@@ -42,16 +55,32 @@ async def register(
     existing = await charge_points.fetch_for_handshake(pool, cp_id)
     if existing is not None and existing.registration_status != "pending":
         raise AlreadyExists(f"charge point {cp_id!r} is already registered")
+    had_key = existing is not None and existing.authorization_key_hash is not None
+    profile = _registration_profile(security_profile, key_hash is not None or had_key, served)
     if existing is not None:
         await charge_points.accept(
-            pool, cp_id, site_id=site_id, authorization_key_hash=key_hash, connectors=specs
+            pool, cp_id, site_id=site_id, authorization_key_hash=key_hash, connectors=specs,
+            security_profile=profile,
         )
     else:
         await charge_points.create(
-            pool, cp_id, site_id=site_id, authorization_key_hash=key_hash, connectors=specs
+            pool, cp_id, site_id=site_id, authorization_key_hash=key_hash, connectors=specs,
+            security_profile=profile,
         )
-    log.info("registered charge point %s", cp_id)
+    log.info("registered charge point %s (security profile %d)", cp_id, profile)
     return cp_id
+
+
+def _registration_profile(requested: object, has_key: bool, served: ServedSecurity) -> int:
+    try:
+        wanted = None if requested is None else check_profile(requested)
+    except ValueError as error:
+        raise ValidationFailed(str(error)) from None
+    profile = registration_profile(wanted, has_key=has_key)
+    reason = prerequisite(profile, has_key=has_key, tls=served.tls, client_ca=served.client_ca)
+    if reason is not None:
+        raise ValidationFailed(f"security profile {profile}: {reason}")
+    return profile
 
 
 async def send_command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from csms.commands import CommandRouter
+from csms.domain.security_profiles import prerequisite
 from csms.errors import Conflict
 from csms.settings import Settings
 from csms.store import security_profiles as store
@@ -12,14 +13,10 @@ from csms.store.security_profiles import SecurityProfile
 
 
 def _prerequisite(profile: int, current: SecurityProfile, settings: Settings) -> str | None:
-    """Why the charger could not connect at ``profile`` now, or None (SEC 2, 3.1)."""
-    if profile in (1, 2) and not current.has_key:
-        return "set an AuthorizationKey first: profiles 1 and 2 authenticate with it"
-    if profile >= 2 and settings.tls_cert is None:
-        return "csms serves no TLS (CSMS_TLS_CERT): profiles 2 and 3 need it"
-    if profile == 3 and settings.tls_client_ca is None:
-        return "csms verifies no client certificates (CSMS_TLS_CLIENT_CA): profile 3 needs it"
-    return None
+    return prerequisite(
+        profile, has_key=current.has_key, tls=settings.tls_cert is not None,
+        client_ca=settings.tls_client_ca is not None,
+    )
 
 
 async def change(

@@ -46,16 +46,19 @@ async def create(
     site_id: int | None,
     authorization_key_hash: str | None,
     connectors: list[ConnectorSpec],
+    security_profile: int = 0,
 ) -> None:
     """Register a charge point and its connectors in one transaction."""
     async with pool.acquire() as connection, connection.transaction():
         with translated():
             await connection.execute(
-                """INSERT INTO charge_points (id, site_id, authorization_key_hash)
-                   VALUES ($1, $2, $3)""",
+                """INSERT INTO charge_points
+                       (id, site_id, authorization_key_hash, security_profile)
+                   VALUES ($1, $2, $3, $4)""",
                 charge_point_id,
                 site_id,
                 authorization_key_hash,
+                security_profile,
             )
             await _put_connectors(connection, charge_point_id, connectors)
 
@@ -79,6 +82,7 @@ async def accept(
     site_id: int | None,
     authorization_key_hash: str | None,
     connectors: list[ConnectorSpec],
+    security_profile: int = 0,
 ) -> None:
     """Turn a ``pending`` charger into a registered one (operator's decision)."""
     async with pool.acquire() as connection, connection.transaction():
@@ -86,11 +90,13 @@ async def accept(
             status = await connection.fetchval(
                 """UPDATE charge_points
                    SET registration_status = 'accepted', site_id = $2,
-                       authorization_key_hash = COALESCE($3, authorization_key_hash)
+                       authorization_key_hash = COALESCE($3, authorization_key_hash),
+                       security_profile = $4
                    WHERE id = $1 RETURNING registration_status""",
                 charge_point_id,
                 site_id,
                 authorization_key_hash,
+                security_profile,
             )
             if status is None:
                 raise NotFound(f"no charge point {charge_point_id!r}")

@@ -76,6 +76,18 @@ async def test_register_charge_point_and_read_it_back(server: ServerHandle) -> N
             "site_id": "one",
         },
         {"id": "OK-1"},
+        # This deployment serves no TLS: a charger cannot be registered at profile 2 or 3.
+        {
+            "id": "OK-1",
+            "connectors": [{"connector_id": 1, "connector_type": "Type2", "max_power_kw": 11}],
+            "authorization_key": "a-key-of-sixteen-chars",
+            "security_profile": 2,
+        },
+        {
+            "id": "OK-1",
+            "connectors": [{"connector_id": 1, "connector_type": "Type2", "max_power_kw": 11}],
+            "security_profile": 3,
+        },
     ],
 )
 async def test_bad_charge_point_is_422(server: ServerHandle, body: dict) -> None:  # type: ignore[type-arg]

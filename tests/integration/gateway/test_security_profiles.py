@@ -165,3 +165,42 @@ async def test_the_key_of_a_charger_that_authenticates_with_it_cannot_be_removed
     assert (await deployment.profile(cp_id, 0))[0] == 200
     assert (await deployment.server.request("DELETE", path))[0] == 200
     assert await deployment.connects(cp_id, tls=False, key=None) == 101
+
+
+async def test_a_charger_is_registered_at_its_profile(deployment: Deployment) -> None:
+    d = deployment
+
+    async def register(**fields: Any) -> tuple[int, Any, str]:
+        cp_id = f"REG-{next(_ids)}"
+        body = {"id": cp_id, "connectors": [{"connector_id": 1, "connector_type": "Type2",
+                                              "max_power_kw": 22}], **fields}
+        status, answer = await d.server.request("POST", "/api/v1/charge-points", json=body)
+        return status, answer, cp_id
+
+    async def registered_profile(cp_id: str) -> int:
+        status, body = await d.server.request(
+            "GET", f"/api/v1/charge-points/{cp_id}/security-profile"
+        )
+        assert status == 200, body
+        return int(body["profile"])
+
+    status, _, keyed = await register(authorization_key=KEY)
+    assert status == 201 and await registered_profile(keyed) == 1  # a key is there to be used
+    assert await d.connects(keyed, tls=False, key=None) == 401
+    status, _, over_tls = await register(authorization_key=KEY, security_profile=2)
+    assert status == 201 and await registered_profile(over_tls) == 2
+    assert await d.connects(over_tls, tls=False) == 403
+    assert await d.connects(over_tls, tls=True) == 101
+    status, _, with_cert = await register(security_profile=3)
+    assert status == 201 and await registered_profile(with_cert) == 3
+    assert await d.connects(with_cert, tls=True, key=None) == 403
+    status, _, bare = await register()
+    assert status == 201 and await registered_profile(bare) == 0
+    status, body, keyless = await register(security_profile=1)
+    assert status == 422 and "AuthorizationKey" in body["error"]["message"], body
+    assert (await d.server.request("GET", f"/api/v1/charge-points/{keyless}"))[0] == 404
+    for bad in (4, -1, "2", True):
+        assert (await register(security_profile=bad))[0] == 422, bad
+
+
+_ids = iter(range(1_000_000))
