@@ -249,7 +249,7 @@ def _booking_parts(
     watch = ConnectorWatch(pool, clock, transactions.settle_abandoned)
     lifetime = timedelta(days=settings.csr_validity_days)
     certificates = app[CERTIFICATES] = CertificateSigning(
-        pool, router, clock, app[CSR_AUTHORITY], lifetime
+        pool, router, clock, app[CSR_AUTHORITY], lifetime, settings.csr_organization
     )
     handlers = ChargePointHandlers(
         pool,

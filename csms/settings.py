@@ -51,6 +51,9 @@ class Settings:
     csr_ca_key: Path | None = None
     #: Days a certificate signed for a charger is valid (never beyond the CA's own end).
     csr_validity_days: int = 365
+    #: The operator's name: when set, a request's subject must carry it as organizationName
+    #: (the white paper's O = CPO name; chargers take it from their CpoName key).
+    csr_organization: str | None = None
     #: Heartbeat interval (seconds) given to chargers in BootNotification.conf.
     heartbeat_interval: int = 300
     #: How long a CSMS-initiated call waits for the charger's answer (seconds).

@@ -12,6 +12,9 @@ What is checked before a CSR is accepted (:func:`check_csr`):
 - its subject has exactly one commonName, and that is the charger's identity — the white
   paper's certificate properties put the Charge Point's identity in the CN, and the CSMS
   must not certify one charger under another's name;
+- when csms is configured with the operator's name (``CSMS_CSR_ORGANIZATION``), its subject has
+  exactly that organizationName: the white paper's certificate properties put the CPO's name in
+  O, and the charger takes it from its ``CpoName`` configuration key;
 - its key is one a 1.6 TLS connection can use, of a size the white paper allows (RSA of at
   least 2048 bits, elliptic curves of at least 224 bits).
 
@@ -99,13 +102,16 @@ def _public_der(key: object) -> bytes:
     )
 
 
-def check_csr(pem: str, charge_point_id: str) -> x509.CertificateSigningRequest:
-    """The charger's request, if it may be signed for ``charge_point_id``; else
-    :class:`CsrRejected`."""
+def check_csr(
+    pem: str, charge_point_id: str, organization: str | None = None
+) -> x509.CertificateSigningRequest:
+    """The charger's request, if it may be signed for ``charge_point_id`` (and, when given, the
+    CPO ``organization``); else :class:`CsrRejected`."""
     try:
         csr = x509.load_pem_x509_csr(pem.encode())
         valid = csr.is_signature_valid
         names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        organizations = csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
         key = csr.public_key()
     except (ValueError, UnsupportedAlgorithm) as error:
         raise CsrRejected(f"not a PEM PKCS#10 request: {error}") from None
@@ -114,6 +120,9 @@ def check_csr(pem: str, charge_point_id: str) -> x509.CertificateSigningRequest:
     common_names = [name.value for name in names]
     if common_names != [charge_point_id]:
         raise CsrRejected(f"the subject's commonName is {common_names!r}, not the charger's id")
+    written = [name.value for name in organizations]
+    if organization is not None and written != [organization]:
+        raise CsrRejected(f"the subject's organizationName is {written!r}, not {organization!r}")
     _check_key(key)
     return csr
 

@@ -85,8 +85,10 @@ class CertificateSigning:
         clock: Clock,
         authority: CertificateAuthority | None,
         lifetime: timedelta,
+        organization: str | None = None,
     ) -> None:
         self._pool = pool
+        self._organization = organization
         self._router = router
         self._clock = clock
         self._authority = authority
@@ -103,7 +105,7 @@ class CertificateSigning:
             log.warning("%s: SignCertificate rejected: one is in progress", charge_point_id)
             return False
         try:
-            csr = certificates.check_csr(csr_pem, charge_point_id)
+            csr = certificates.check_csr(csr_pem, charge_point_id, self._organization)
             when = certificates.validity(authority, self._clock(), self._lifetime)
         except CsrRejected as error:
             log.warning("%s: SignCertificate rejected: %s", charge_point_id, error)

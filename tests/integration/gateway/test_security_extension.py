@@ -270,6 +270,37 @@ async def test_a_csr_it_must_not_sign_is_rejected_and_nothing_is_sent(
         assert await client.result("Heartbeat", {})
 
 
+async def test_with_the_cpo_name_configured_only_requests_carrying_it_are_signed(
+    database_url: str, tmp_path: Path, clock: ShiftableClock
+) -> None:
+    now = clock()
+    cert_path, key_path, _ = authority_files(
+        tmp_path, now - timedelta(hours=1), now + timedelta(days=3650)
+    )
+    settings = test_settings(
+        database_url, tmp_path, csr_ca_cert=cert_path, csr_ca_key=key_path,
+        csr_organization="Other CPO",
+    )
+    async with serving(settings, clock) as server:
+        cp_id, client = await booted(server)
+        async with client:
+            # csr_pem writes O = "Test CPO" (the charger's CpoName), not this operator's name.
+            rejected = await client.result("SignCertificate", {"csr": csr_pem(cp_id)})
+            assert rejected == {"status": "Rejected"}
+            await nothing_sent(client)
+    settings = test_settings(
+        database_url, tmp_path, csr_ca_cert=cert_path, csr_ca_key=key_path,
+        csr_organization="Test CPO",
+    )
+    async with serving(settings, clock) as server:
+        cp_id, client = await booted(server)
+        async with client:
+            accepted = await client.result("SignCertificate", {"csr": csr_pem(cp_id)})
+            assert accepted == {"status": "Accepted"}
+            action, _ = await client.serve_one(lambda a, p: {"status": "Accepted"}, timeout=10)
+            assert action == "CertificateSigned"
+
+
 async def test_without_a_ca_every_csr_is_rejected(charger: tuple[str, OcppTestClient]) -> None:
     cp_id, client = charger
     assert await client.result("SignCertificate", {"csr": csr_pem(cp_id)}) == {"status": "Rejected"}

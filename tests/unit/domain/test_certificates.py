@@ -132,6 +132,20 @@ def test_a_csr_naming_anything_else_is_rejected(names: list[str]) -> None:
         check_csr(csr_pem(names), CP)
 
 
+def _csr_with_organization(organization: str | None) -> str:
+    key = ec_key()
+    csr = x509.CertificateSigningRequestBuilder().subject_name(_name([CP], organization))
+    return csr.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_the_cpo_name_is_checked_only_when_configured() -> None:
+    check_csr(_csr_with_organization("Test CPO"), CP, "Test CPO")
+    check_csr(_csr_with_organization(None), CP)  # not configured: O is the charger's business
+    for written in (None, "Other CPO", "test cpo"):
+        with pytest.raises(CsrRejected, match="organizationName"):
+            check_csr(_csr_with_organization(written), CP, "Test CPO")
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     charge_point_id=st.from_regex(r"[A-Za-z0-9._~:-]{1,48}", fullmatch=True),
