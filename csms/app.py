@@ -52,6 +52,8 @@ from csms.booking.codes import WrongCodeRule
 from csms.booking.reconcile import ConnectorWatch
 from csms.booking.service import Booking
 from csms.clock import Clock, system_clock
+from csms.cluster.node import ClusterNode, join_cluster
+from csms.commands import CommandRouter
 from csms.domain.certificates import CertificateAuthority
 from csms.gateway import schemas
 from csms.gateway.commands import LocalCommandRouter
@@ -78,6 +80,7 @@ OCPP_PREFIX = "/ocpp/"
 #: The security extension's certificate signing: the CA (read at start) and the service.
 CSR_AUTHORITY: web.AppKey[CertificateAuthority | None] = web.AppKey("csr_authority")
 CERTIFICATES = web.AppKey("certificates", CertificateSigning)
+CLUSTER = web.AppKey("cluster", ClusterNode)
 
 
 def create_app(settings: Settings, clock: Clock = system_clock) -> web.Application:
@@ -179,6 +182,10 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     supervisor.start("scheduler", app[SCHEDULER].run)
     supervisor.start("live-feed", app[LIVE_FEED].run)
     supervisor.start("idle-connections", app[GATEWAY].sweep_idle)
+    cluster = app[CLUSTER]
+    supervisor.start("cluster-listener", cluster.listener.run)
+    supervisor.start("command-relay", cluster.relay.run)
+    supervisor.start("connection-ownership", cluster.ownership.run)
     if app[SETTINGS].local_lists:
         supervisor.start("local-lists", app[LOCAL_LISTS].run)
     supervisor.start("token-purge", functools.partial(purge_tokens, app[POOL], app[CLOCK]))
@@ -191,7 +198,12 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 def _assemble(app: web.Application, live: LiveStateWriter) -> None:
     settings, pool, clock = app[SETTINGS], app[POOL], app[CLOCK]
     registry = app[REGISTRY] = Registry()
-    router = app[COMMANDS] = LocalCommandRouter(registry, settings.call_timeout)
+    local = LocalCommandRouter(registry, settings.call_timeout)
+    cluster = app[CLUSTER] = join_cluster(
+        pool, node_id=settings.node_id, local=local, registry=registry, live=live,
+        call_timeout=settings.call_timeout,
+    )
+    router = app[COMMANDS] = cluster.router
     handlers, scheduler = _booking_parts(app, router, live)
     local_lists = app[LOCAL_LISTS] = LocalListSync(
         pool, router, clock, node_id=settings.node_id, call_timeout=settings.call_timeout,
@@ -226,7 +238,7 @@ def _on_connect(
 
 
 def _booking_parts(
-    app: web.Application, router: LocalCommandRouter, live: LiveStateWriter
+    app: web.Application, router: CommandRouter, live: LiveStateWriter
 ) -> tuple[ChargePointHandlers, Scheduler]:
     """Everything that moves a booking, wired to one verifier and one transaction service."""
     settings, pool, clock = app[SETTINGS], app[POOL], app[CLOCK]

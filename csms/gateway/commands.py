@@ -1,7 +1,7 @@
 """The gateway's side of the command path (:class:`csms.commands.CommandRouter`).
 
-:class:`LocalCommandRouter` reaches chargers connected to this process; a router that forwards
-to the node holding the socket can take its place without any caller changing.
+:class:`LocalCommandRouter` reaches chargers connected to this process;
+:class:`csms.cluster.router.ClusterCommandRouter` wraps it to reach those held by other nodes.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ class LocalCommandRouter:
     def __init__(self, registry: Registry, default_timeout: float) -> None:
         self._registry = registry
         self._default_timeout = default_timeout
+
+    def holds(self, charge_point_id: str) -> bool:
+        return self._registry.get(charge_point_id) is not None
 
     async def call(
         self, charge_point_id: str, action: str, payload: Payload, timeout: float | None = None

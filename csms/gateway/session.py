@@ -14,6 +14,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from csms.errors import ChargePointCallError, ChargePointNotConnected, ChargePointTimeout, CsmsError
@@ -82,6 +83,7 @@ class Session:
         "_pending",
         "_send",
         "charge_point_id",
+        "connected_at",
         "last_heard",
     )
 
@@ -101,6 +103,9 @@ class Session:
         self._closed = False
         #: ``time.monotonic()`` when the charger last sent anything (the idle rule reads it).
         self.last_heard = time.monotonic()
+        #: When the connection opened (the transport sets it): of two connections of one
+        #: charger, on any nodes, the newer one wins.
+        self.connected_at: datetime | None = None
 
     async def receive(self, data: str | bytes) -> None:
         """Handle one text message from the charger.

@@ -180,7 +180,7 @@ class Gateway:
                 raise ChargePointNotConnected(f"{charge_point_id}: {error}") from None
 
         session = Session(charge_point_id, send, self._handlers, disconnect)
-        connected_at = self._clock()
+        connected_at = session.connected_at = self._clock()
         previous = self._registry.add(session)
         if previous is not None:
             log.info("%s: new connection replaces the previous one", charge_point_id)

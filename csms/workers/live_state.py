@@ -19,10 +19,10 @@ from datetime import datetime
 
 import asyncpg
 
+from csms.store import nodes
 from csms.store.charge_points import NODE_HEARTBEAT_SECONDS
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -86,11 +86,10 @@ class LiveStateWriter:
         )
 
     async def _beat(self) -> None:
-        await self._pool.execute(
-            """INSERT INTO nodes (id, heartbeat_at) VALUES ($1, now())
-               ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()""",
-            self._node_id,
-        )
+        """Renew this node's lease; release the chargers of nodes whose lease ran out."""
+        await nodes.beat(self._pool, self._node_id)
+        for dead in await nodes.release_dead(self._pool):
+            log.warning("node %s stopped renewing its lease: its chargers are offline", dead)
 
     async def stop_node(self) -> None:
         """Flush, then mark every connection of this node closed (clean shutdown)."""
@@ -130,15 +129,28 @@ class LiveStateWriter:
         disconnected: dict[str, datetime],
     ) -> None:
         if connected:
-            await connection.execute(
-                """UPDATE charge_points cp
+            # The newer connection wins, whichever node holds it; the node a charger was taken
+            # from is told (csms.cluster.ownership).
+            taken = await connection.fetch(
+                """WITH s AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS s(id, at)),
+                        old AS (SELECT cp.id, cp.connected_node AS node FROM charge_points cp
+                                JOIN s ON s.id = cp.id)
+                   UPDATE charge_points cp
                    SET connected_node = $3, connected_at = s.at,
                        last_seen_at = GREATEST(cp.last_seen_at, s.at)
-                   FROM unnest($1::text[], $2::timestamptz[]) AS s(id, at) WHERE cp.id = s.id""",
+                   FROM s JOIN old ON old.id = s.id
+                   WHERE cp.id = s.id
+                     AND (cp.connected_node IS NULL OR cp.connected_node = $3
+                          OR cp.connected_at IS NULL OR cp.connected_at <= s.at)
+                   RETURNING cp.id, old.node""",
                 list(connected),
                 list(connected.values()),
                 self._node_id,
             )
+            await nodes.notify_takeover(connection, [
+                (row["node"], row["id"]) for row in taken
+                if row["node"] is not None and row["node"] != self._node_id
+            ])
         if disconnected:
             # Only the connection that closed: a newer one (a reconnect) stays recorded.
             await connection.execute(
