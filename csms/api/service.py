@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncpg
 from aiohttp import web
 
-from csms.api.context import EMBEDDED_POSTGRES, POOL, REGISTRY, WORKERS
+from csms.api.context import EMBEDDED_POSTGRES, POOL, REGISTRY, SETTINGS, WORKERS
 from csms.api.encoding import json_response
 from csms.errors import DatabaseUnavailable
 from csms.gateway.session import CALLS_RECEIVED
@@ -47,18 +49,34 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; every sample is labelled with this node's id (several nodes
+    behind one address are told apart)."""
+    sample = _sampler(request.app[SETTINGS].node_id)
     lines = [
         "# HELP csms_connected_charge_points Charge points connected to this node.",
         "# TYPE csms_connected_charge_points gauge",
-        f"csms_connected_charge_points {len(request.app[REGISTRY])}",
+        sample("csms_connected_charge_points", len(request.app[REGISTRY])),
         "# HELP csms_ocpp_calls_received_total OCPP CALLs received from charge points, by action.",
         "# TYPE csms_ocpp_calls_received_total counter",
     ]
     for action, count in sorted(CALLS_RECEIVED.items()):
         safe = action.replace("\\", "").replace('"', "")[:64]
-        lines.append(f'csms_ocpp_calls_received_total{{action="{safe}"}} {count}')
-    lines += _worker_metrics(request.app)
+        lines.append(sample("csms_ocpp_calls_received_total", count, action=safe))
+    lines += _worker_metrics(request.app, sample)
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+
+
+Sampler = Callable[..., str]
+
+
+def _sampler(node_id: str) -> Sampler:
+    node = node_id.replace("\\", "").replace('"', "").replace("\n", "")
+
+    def sample(name: str, value: float, **labels: str) -> str:
+        pairs = ",".join(f'{key}="{text}"' for key, text in {"node": node, **labels}.items())
+        return f"{name}{{{pairs}}} {value}"
+
+    return sample
 
 
 @routes.get("/api/v1/openapi.json")
@@ -66,15 +84,15 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=OPENAPI_PATH.read_bytes(), content_type="application/json")
 
 
-def _worker_metrics(app: web.Application) -> list[str]:
+def _worker_metrics(app: web.Application, sample: Sampler) -> list[str]:
     states = sorted(app[WORKERS].states.values(), key=lambda state: state.name)
     lines = [
         "# HELP csms_worker_failures_total Failures of a background worker (each restarted).",
         "# TYPE csms_worker_failures_total counter",
-        *(f'csms_worker_failures_total{{worker="{s.name}"}} {s.failures}' for s in states),
+        *(sample("csms_worker_failures_total", s.failures, worker=s.name) for s in states),
         "# HELP csms_worker_up Whether a background worker runs (0 while it waits to restart).",
         "# TYPE csms_worker_up gauge",
-        *(f'csms_worker_up{{worker="{s.name}"}} {int(s.running)}' for s in states),
+        *(sample("csms_worker_up", int(s.running), worker=s.name) for s in states),
     ]
     embedded = app.get(EMBEDDED_POSTGRES)
     if embedded is not None:
@@ -82,6 +100,6 @@ def _worker_metrics(app: web.Application) -> list[str]:
             "# HELP csms_embedded_postgres_restarts_total Times the embedded PostgreSQL was found"
             " gone and started again.",
             "# TYPE csms_embedded_postgres_restarts_total counter",
-            f"csms_embedded_postgres_restarts_total {embedded.restarts}",
+            sample("csms_embedded_postgres_restarts_total", embedded.restarts),
         ]
     return lines

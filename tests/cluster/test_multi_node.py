@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -203,3 +204,11 @@ async def test_after_kill_9_of_a_node_its_chargers_move_and_bookings_are_dispatc
             assert time.monotonic() - killed < NODE_LEASE_SECONDS + NODE_HEARTBEAT_SECONDS + 3
         with contextlib.suppress(ConnectionClosed):  # its node died under it
             await left_behind.close()
+
+
+async def test_each_node_labels_its_metrics_with_its_id(nodes: list[Node]) -> None:
+    for node in nodes:
+        async with aiohttp.ClientSession() as http, http.get(f"{node.http_url}/metrics") as got:
+            text = await got.text()
+        samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+        assert samples and all(f'{{node="{node.node_id}"' in line for line in samples), text

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import aiohttp
@@ -51,6 +52,8 @@ async def test_healthz_fails_when_a_worker_keeps_failing_and_lists_the_workers(
         assert (await get(f"{base}/readyz"))[0] == 200
         status, metrics = await get(f"{base}/metrics")
         assert status == 200 and isinstance(metrics, str)
-        failures = [line for line in metrics.splitlines() if line.startswith('csms_worker_failures_total{worker="broken"}')]
-        assert failures and int(failures[0].split()[-1]) >= 5
-        assert 'csms_worker_up{worker="scheduler"} 1' in metrics
+        failures = re.findall(r'^csms_worker_failures_total\{node="[^"]+",worker="broken"\} (\d+)$',
+                              metrics, re.MULTILINE)
+        assert failures and int(failures[0]) >= 5
+        assert re.search(r'^csms_worker_up\{node="[^"]+",worker="scheduler"\} 1$', metrics,
+                         re.MULTILINE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
 
@@ -169,7 +171,7 @@ async def test_service_endpoints(server: ServerHandle) -> None:
                 assert response.status == 200
         async with http.get(server.http_url + "/metrics") as response:
             text = await response.text()
-            assert "csms_connected_charge_points 0" in text
+            assert re.search(r'^csms_connected_charge_points\{node="[^"]+"\} 0$', text, re.MULTILINE)
         async with http.get(server.http_url + "/api/v1/openapi.json") as response:
             assert (await response.json())["openapi"].startswith("3.")
 
