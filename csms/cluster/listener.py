@@ -42,16 +42,26 @@ class ClusterListener:
         async with self._pool.acquire() as connection:
             closed = asyncio.Event()
             connection.add_termination_listener(lambda _: closed.set())
-            for channel, handler in self._handlers.items():
-                await connection.add_listener(channel, _deliver(handler))
-            for hook in self._resync:
-                hook()
-            while not closed.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(closed.wait(), self._check_every)
-                if not closed.is_set():
-                    await connection.fetchval("SELECT 1", timeout=self._check_every)
+            listening = [(name, _deliver(handler)) for name, handler in self._handlers.items()]
+            try:
+                for channel, callback in listening:
+                    await connection.add_listener(channel, callback)
+                for hook in self._resync:
+                    hook()
+                await self._until_closed(connection, closed)
+            finally:
+                # Back in the pool it must listen no more (asyncpg warns otherwise).
+                with contextlib.suppress(Exception):
+                    for channel, callback in listening:
+                        await connection.remove_listener(channel, callback)
             raise ConnectionError("the cluster's LISTEN connection closed")
+
+    async def _until_closed(self, connection: asyncpg.Connection, closed: asyncio.Event) -> None:
+        while not closed.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed.wait(), self._check_every)
+            if not closed.is_set():
+                await connection.fetchval("SELECT 1", timeout=self._check_every)
 
 
 def _deliver(handler: Handler) -> Callable[[object, int, str, str], None]:
