@@ -181,6 +181,7 @@ class ServerHandle:
         key: str | None = None,
         site_id: int | None = None,
         connector_type: str = "Type2",
+        security_profile: int | None = None,
     ) -> str:
         cp_id = cp_id or f"CP-{os.getpid()}-{next(self._seq)}-{time.monotonic_ns() % 100000}"
         body: dict[str, Any] = {
@@ -194,6 +195,8 @@ class ServerHandle:
             body["authorization_key"] = key
         if site_id is not None:
             body["site_id"] = site_id
+        if security_profile is not None:
+            body["security_profile"] = security_profile
         status, answer = await self.request("POST", "/api/v1/charge-points", json=body)
         assert status == 201, answer
         return cp_id

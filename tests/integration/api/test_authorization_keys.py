@@ -182,8 +182,9 @@ async def test_offline_sends_nothing_even_to_a_connected_charger(server: ServerH
 async def test_the_gateway_cache_never_admits_a_replaced_key(server: ServerHandle) -> None:
     """The gateway remembers the last key it verified per charger, keyed by the stored hash.
     Every change stores a hash with a new salt, even for the same key, so a remembered key
-    never matches a newer hash: A, then B, then A again, then none, then A."""
-    cp_id = await server.register_charge_point(key=OLD)
+    never matches a newer hash: A, then B, then A again, then none, then A. (Profile 0: a key
+    may be removed; at profile 1 it is the charger's authentication.)"""
+    cp_id = await server.register_charge_point(key=OLD, security_profile=0)
     assert await admitted(server, cp_id, OLD) and await admitted(server, cp_id, OLD)
     hashes = [await stored_hash(server, cp_id)]
     for key in [NEW, OLD, OLD]:
@@ -208,7 +209,7 @@ async def test_the_gateway_cache_never_admits_a_replaced_key(server: ServerHandl
 
 
 async def test_delete_removes_the_key(server: ServerHandle) -> None:
-    cp_id = await server.register_charge_point(key=OLD)
+    cp_id = await server.register_charge_point(key=OLD, security_profile=0)
     code, body = await server.request("DELETE", key_path(cp_id))
     assert (code, body["id"], body["has_authorization_key"]) == (200, cp_id, False)
     assert await stored_hash(server, cp_id) is None
@@ -216,6 +217,21 @@ async def test_delete_removes_the_key(server: ServerHandle) -> None:
     assert await admitted(server, cp_id, OLD)  # a charger still sending its key is let in too
     assert (await server.request("DELETE", key_path(cp_id)))[0] == 200  # nothing left: no error
     assert (await server.request("DELETE", key_path("NO-SUCH-CP")))[0] == 404
+
+
+async def test_a_charger_registered_with_a_key_keeps_it_until_its_profile_is_lowered(
+    server: ServerHandle,
+) -> None:
+    cp_id = await server.register_charge_point(key=OLD)  # profile 1 by default
+    code, body = await server.request("DELETE", key_path(cp_id))
+    assert code == 409 and "security profile 1" in body["error"]["message"], body
+    assert not await admitted(server, cp_id, None)
+    status, _ = await server.request(
+        "PUT", f"/api/v1/charge-points/{cp_id}/security-profile", json={"profile": 0}
+    )
+    assert status == 200
+    assert (await server.request("DELETE", key_path(cp_id)))[0] == 200
+    assert await admitted(server, cp_id, None)
 
 
 async def test_drivers_may_not_touch_keys(server: ServerHandle) -> None:
