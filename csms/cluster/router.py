@@ -46,14 +46,21 @@ class ClusterCommandRouter:
         self._local, self._pool, self._node_id = local, pool, node_id
         self._default_timeout, self._poll_every = default_timeout, poll_every
         self._waiting: dict[int, asyncio.Event] = {}
+        #: Answers notified before their caller began to wait (a fast charger).
+        self._early: set[int] = set()
 
     def answered(self, payload: str) -> None:
         """An ``ANSWERS_CHANNEL`` notification: wake the caller waiting for that command."""
         node, _, command_id = payload.rpartition(" ")
-        if node == self._node_id and command_id.isdigit():
-            event = self._waiting.get(int(command_id))
-            if event is not None:
-                event.set()
+        if node != self._node_id or not command_id.isdigit():
+            return
+        event = self._waiting.get(int(command_id))
+        if event is not None:
+            event.set()
+        else:
+            if len(self._early) > 10_000:  # Callers that gave up: bounded all the same.
+                self._early.clear()
+            self._early.add(int(command_id))
 
     def resync(self) -> None:
         """Wake-ups may have been lost: every waiting caller looks now."""
@@ -78,18 +85,22 @@ class ClusterCommandRouter:
         return _answer(charge_point_id, action, await self._wait(command_id, timeout))
 
     async def _wait(self, command_id: int, timeout: float) -> Outcome:
+        """The command's outcome: read when woken, or every ``poll_every`` seconds."""
         event = self._waiting[command_id] = asyncio.Event()
+        if command_id in self._early:
+            self._early.discard(command_id)
+            event.set()
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + timeout + RELAY_GRACE
         try:
             while True:
+                with contextlib.suppress(TimeoutError):
+                    left = give_up_at - loop.time()
+                    await asyncio.wait_for(event.wait(), max(0.0, min(left, self._poll_every)))
                 event.clear()
                 found = await node_commands.outcome(self._pool, command_id)
-                left = give_up_at - loop.time()
-                if found is not None or left <= 0:
+                if found is not None or give_up_at - loop.time() <= 0:
                     break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), min(left, self._poll_every))
         finally:
             del self._waiting[command_id]
         if found is None:

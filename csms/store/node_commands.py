@@ -48,15 +48,16 @@ async def send(
     payload: dict[str, Any],
     deadline: datetime,
 ) -> int:
-    """Store a command for ``target_node`` and wake it; the command's id."""
-    async with pool.acquire() as connection, connection.transaction():
-        command_id: int = await connection.fetchval(
-            """INSERT INTO node_commands
+    """Store a command for ``target_node`` and wake it; the command's id. One statement (one
+    round trip): the notification goes out when it commits."""
+    command_id: int = await pool.fetchval(
+        """WITH inserted AS (
+               INSERT INTO node_commands
                    (target_node, reply_node, charge_point_id, action, payload, deadline)
-               VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING id""",
-            target_node, reply_node, charge_point_id, action, payload, deadline,
-        )
-        await connection.execute("SELECT pg_notify($1, $2)", COMMANDS_CHANNEL, target_node)
+               VALUES ($1, $2, $3, $4, $5, $6) RETURNING id)
+           SELECT id FROM inserted, LATERAL (SELECT pg_notify($7, $1)) AS woken""",
+        target_node, reply_node, charge_point_id, action, payload, deadline, COMMANDS_CHANNEL,
+    )
     return command_id
 
 
@@ -79,17 +80,15 @@ async def claim(pool: asyncpg.Pool, node_id: str, limit: int = 200) -> list[Node
 
 
 async def finish(pool: asyncpg.Pool, command: NodeCommand, outcome: Outcome) -> None:
-    """Store how a command ended and wake its caller's node."""
-    async with pool.acquire() as connection, connection.transaction():
-        await connection.execute(
-            """UPDATE node_commands SET state = 'done', outcome = $2, answer = $3::jsonb,
-                      done_at = now()
-               WHERE id = $1""",
-            command.id, outcome.kind, outcome.answer,
-        )
-        await connection.execute(
-            "SELECT pg_notify($1, $2)", ANSWERS_CHANNEL, f"{command.reply_node} {command.id}"
-        )
+    """Store how a command ended and wake its caller's node (one statement)."""
+    await pool.execute(
+        """WITH done AS (
+               UPDATE node_commands SET state = 'done', outcome = $2, answer = $3, done_at = now()
+               WHERE id = $1 RETURNING id)
+           SELECT pg_notify($4, $5) FROM done""",
+        command.id, outcome.kind, outcome.answer, ANSWERS_CHANNEL,
+        f"{command.reply_node} {command.id}",
+    )
 
 
 async def outcome(pool: asyncpg.Pool, command_id: int) -> Outcome | None:
