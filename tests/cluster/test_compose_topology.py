@@ -66,7 +66,9 @@ async def _fleet_online(url: str, tmp_path: Path, ocpp_url: str, http_url: str) 
     argv = [word.replace("ws://lb:9000/ocpp", ocpp_url) for word in service_argv("simulator")]
     env = on_this_machine(environment("simulator"), url, tmp_path)
     with (tmp_path / "fleet.log").open("wb") as log:
-        fleet = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        fleet = await asyncio.to_thread(
+            subprocess.Popen, argv, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         init = environment("init")
         async with aiohttp.ClientSession(base_url=http_url) as http:
