@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=getattr(args, "host", None),
             http_port=getattr(args, "http_port", None),
             ocpp_port=getattr(args, "ocpp_port", None),
+            workers=getattr(args, "workers", None),
         )
         logging.basicConfig(
             level=settings.log_level.upper(),
@@ -77,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", help="add demo accounts and chargers, run simulated chargers"
     )
+    serve.add_argument(
+        "--workers", type=int, metavar="N",
+        help="processes sharing the ports, for all of a machine's cores (CSMS_WORKERS; Linux)",
+    )
+    # How the parent of --workers N starts each worker: serve in this process, ports shared.
+    serve.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
@@ -171,6 +178,10 @@ def _id_tag_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.workers > 1 and not args.as_worker:
+        from csms.serve_processes import serve_workers
+
+        return await serve_workers(settings, demo=args.demo)
     from csms.server import serve
 
     await serve(settings, demo=args.demo)

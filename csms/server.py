@@ -42,7 +42,7 @@ def ocpp_ssl_context(settings: Settings) -> ssl.SSLContext | None:
 class GuardedSite(web.BaseSite):
     """A TCP site whose connections are watched by a :class:`ConnectionGuard` until admitted."""
 
-    __slots__ = ("_guard", "_host", "_ocpp", "_port")
+    __slots__ = ("_guard", "_host", "_ocpp", "_port", "_reuse_port")
 
     def __init__(
         self,
@@ -53,10 +53,12 @@ class GuardedSite(web.BaseSite):
         ssl_context: ssl.SSLContext | None = None,
         *,
         ocpp: bool,
+        reuse_port: bool = False,
     ) -> None:
         # A deep backlog: after a power cut, thousands of chargers connect within seconds.
         super().__init__(runner, ssl_context=ssl_context, backlog=BACKLOG)
         self._host, self._port, self._guard, self._ocpp = host, port, guard, ocpp
+        self._reuse_port = reuse_port
 
     @property
     def name(self) -> str:
@@ -74,6 +76,7 @@ class GuardedSite(web.BaseSite):
             ssl=self._ssl_context,
             backlog=self._backlog,
             reuse_address=True,
+            reuse_port=self._reuse_port,
             ssl_handshake_timeout=self._guard.timeout if self._ssl_context else None,
         )
 
@@ -95,18 +98,30 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
     try:
         tls, guard = ocpp_ssl_context(settings), app[GUARD]
         host = settings.host
+        # SO_REUSEPORT only for the workers of `csms serve --workers N` (csms.serve_processes),
+        # not always on Linux: with it, any other process of the same user may bind the same
+        # port and silently take a share of the connections (a second csms started by mistake
+        # would split the chargers between two servers); one process fails with "address in
+        # use" instead. The parent of the workers checks that the ports are free first.
+        shared = settings.workers > 1
         if settings.ocpp_port == settings.http_port:
             await GuardedSite(
-                runner, host, settings.http_port, guard, ssl_context=tls, ocpp=True
+                runner, host, settings.http_port, guard, ssl_context=tls, ocpp=True,
+                reuse_port=shared,
             ).start()
         else:
-            await GuardedSite(runner, host, settings.http_port, guard, ocpp=False).start()
             await GuardedSite(
-                runner, host, settings.ocpp_port, guard, ssl_context=tls, ocpp=True
+                runner, host, settings.http_port, guard, ocpp=False, reuse_port=shared
+            ).start()
+            await GuardedSite(
+                runner, host, settings.ocpp_port, guard, ssl_context=tls, ocpp=True,
+                reuse_port=shared,
             ).start()
         if settings.ocpp_plain_port:
             # Profile 0/1 chargers beside TLS ones: plain WebSocket on a port of its own.
-            await GuardedSite(runner, host, settings.ocpp_plain_port, guard, ocpp=True).start()
+            await GuardedSite(
+                runner, host, settings.ocpp_plain_port, guard, ocpp=True, reuse_port=shared
+            ).start()
         scheme = "wss" if tls else "ws"
         log.info(
             "csms serving HTTP on http://%s:%s and OCPP on %s://%s:%s/ocpp/{id}",

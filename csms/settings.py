@@ -66,6 +66,9 @@ class Settings:
     node_id: str = dataclasses.field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}"
     )
+    #: ``csms serve`` processes sharing the ports on this machine (Linux; csms.serve_processes):
+    #: above 1, a supervising parent runs this many workers, node ``<node_id>-w<k>`` each.
+    workers: int = 1
     #: Largest accepted HTTP request body and OCPP frame (bytes).
     max_body_bytes: int = 65536
     #: Lifetime of API bearer tokens (seconds).
@@ -191,6 +194,8 @@ class Settings:
             raise ConfigurationError(
                 "need 1 <= CSMS_BOOKING_MIN_MINUTES <= CSMS_BOOKING_MAX_MINUTES"
             )
+        if self.workers < 1:
+            raise ConfigurationError(f"CSMS_WORKERS must be at least 1, not {self.workers}")
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise ConfigurationError("need 1 <= CSMS_DB_POOL_MIN <= CSMS_DB_POOL_MAX")
         if self.max_file_bytes < 1:
