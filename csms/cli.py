@@ -97,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     add_operator.add_argument("--name")
     add_operator.set_defaults(run=_add_operator)
 
+    _site_commands(commands)
+    _charge_point_commands(commands)
+    _id_tag_commands(commands)
+    return parser
+
+
+def _site_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     site = commands.add_parser("site", help="sites").add_subparsers(required=True)
     add_site = site.add_parser("add", help="create a site; prints its id")
     add_site.add_argument("--name", required=True)
@@ -114,10 +121,6 @@ def _parser() -> argparse.ArgumentParser:
         help="put bookings' codes on the chargers' local lists before their windows",
     )
     update_site.set_defaults(run=_update_site)
-
-    _charge_point_commands(commands)
-    _id_tag_commands(commands)
-    return parser
 
 
 def _charge_point_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

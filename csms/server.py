@@ -96,32 +96,8 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
     )
     await runner.setup()
     try:
-        tls, guard = ocpp_ssl_context(settings), app[GUARD]
-        host = settings.host
-        # SO_REUSEPORT only for the workers of `csms serve --workers N` (csms.serve_processes),
-        # not always on Linux: with it, any other process of the same user may bind the same
-        # port and silently take a share of the connections (a second csms started by mistake
-        # would split the chargers between two servers); one process fails with "address in
-        # use" instead. The parent of the workers checks that the ports are free first.
-        shared = settings.workers > 1
-        if settings.ocpp_port == settings.http_port:
-            await GuardedSite(
-                runner, host, settings.http_port, guard, ssl_context=tls, ocpp=True,
-                reuse_port=shared,
-            ).start()
-        else:
-            await GuardedSite(
-                runner, host, settings.http_port, guard, ocpp=False, reuse_port=shared
-            ).start()
-            await GuardedSite(
-                runner, host, settings.ocpp_port, guard, ssl_context=tls, ocpp=True,
-                reuse_port=shared,
-            ).start()
-        if settings.ocpp_plain_port:
-            # Profile 0/1 chargers beside TLS ones: plain WebSocket on a port of its own.
-            await GuardedSite(
-                runner, host, settings.ocpp_plain_port, guard, ocpp=True, reuse_port=shared
-            ).start()
+        tls = ocpp_ssl_context(settings)
+        await _start_sites(runner, settings, app[GUARD], tls)
         scheme = "wss" if tls else "ws"
         log.info(
             "csms serving HTTP on http://%s:%s and OCPP on %s://%s:%s/ocpp/{id}",
@@ -135,6 +111,40 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
     finally:
         await runner.cleanup()
         log.info("csms stopped")
+
+
+async def _start_sites(
+    runner: web.AppRunner,
+    settings: Settings,
+    guard: ConnectionGuard,
+    tls: ssl.SSLContext | None,
+) -> None:
+    """Listen on the HTTP and OCPP ports (one site when they are the same port)."""
+    host = settings.host
+    # SO_REUSEPORT only for the workers of `csms serve --workers N` (csms.serve_processes),
+    # not always on Linux: with it, any other process of the same user may bind the same
+    # port and silently take a share of the connections (a second csms started by mistake
+    # would split the chargers between two servers); one process fails with "address in
+    # use" instead. The parent of the workers checks that the ports are free first.
+    shared = settings.workers > 1
+    if settings.ocpp_port == settings.http_port:
+        await GuardedSite(
+            runner, host, settings.http_port, guard, ssl_context=tls, ocpp=True,
+            reuse_port=shared,
+        ).start()
+    else:
+        await GuardedSite(
+            runner, host, settings.http_port, guard, ocpp=False, reuse_port=shared
+        ).start()
+        await GuardedSite(
+            runner, host, settings.ocpp_port, guard, ssl_context=tls, ocpp=True,
+            reuse_port=shared,
+        ).start()
+    if settings.ocpp_plain_port:
+        # Profile 0/1 chargers beside TLS ones: plain WebSocket on a port of its own.
+        await GuardedSite(
+            runner, host, settings.ocpp_plain_port, guard, ocpp=True, reuse_port=shared
+        ).start()
 
 
 async def serve(settings: Settings, clock: Clock = system_clock, *, demo: bool = False) -> None:
