@@ -2,7 +2,13 @@
 subprocess on free loopback ports, bulk registration of chargers, and readings of the server
 process (``/proc/PID/status`` VmRSS, ``/proc/PID/stat`` CPU time, ``/metrics``).
 
-Everything here is bounded in time and cleaned up by :meth:`Harness.close`.
+``ServerOptions(workers=N)`` runs ``csms serve`` with ``CSMS_WORKERS=N`` (a supervising parent
+and N worker processes sharing the ports; the database stays the harness's, passed to the
+parent as ``CSMS_DATABASE_URL``). :meth:`Harness.server_processes` lists the parent and its
+workers, :meth:`Harness.node_metrics` reads ``/metrics`` of every worker.
+
+Everything here is bounded in time and cleaned up by :meth:`Harness.close`: the server and
+every process it started (workers included), then PostgreSQL and the temp directory.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import tempfile
 import time
 import urllib.request
 import warnings
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +38,7 @@ import psutil  # type: ignore[import-untyped]
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 
 READY_LINE = "csms is ready"
+NODE_LABEL = re.compile(r'node="([^"]*)",?')
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 CONNECTORS_PER_CHARGER = 2
 
@@ -85,6 +93,8 @@ class ServerOptions:
     env: dict[str, str] = field(default_factory=dict)
     #: A checkout (e.g. ``git archive`` of a commit) put first on PYTHONPATH; None: installed.
     source: Path | None = None
+    #: ``CSMS_WORKERS`` (``csms serve --workers N``); None: not set, so one process.
+    workers: int | None = None
 
     def describe(self) -> str:
         import csms
@@ -103,7 +113,11 @@ class ServerOptions:
             check=False,
         ).stdout.strip()
         state = f"commit {commit}" + (" + uncommitted changes in csms/" if dirty else "")
-        return f"server: {' '.join(self.command)} from {where} ({state if commit else 'no git'})"
+        workers = "" if self.workers is None else f" with CSMS_WORKERS={self.workers}"
+        return (
+            f"server: {' '.join(self.command)}{workers} from {where} "
+            f"({state if commit else 'no git'})"
+        )
 
 
 @dataclass
@@ -117,6 +131,8 @@ class Harness:
     ocpp_port: int = 0
     process: subprocess.Popen[bytes] | None = None
     cpus: set[int] | None = None
+    #: Every process of the server seen so far (the parent, its workers), to stop them all.
+    seen: dict[int, psutil.Process] = field(default_factory=dict)
 
     @classmethod
     def create(cls) -> Harness:
@@ -148,6 +164,8 @@ class Harness:
         log = (self.workdir / "server.log").open("wb")
         if options.source is not None:
             env["PYTHONPATH"] = str(options.source)
+        if options.workers is not None:
+            env["CSMS_WORKERS"] = str(options.workers)
         cpus = self.cpus = options.cpus
         self.process = subprocess.Popen(
             options.command,
@@ -162,6 +180,7 @@ class Harness:
         )
         log.close()
         self._wait_ready(timeout)
+        self.server_processes()  # Remember the workers, for stop_server.
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -184,19 +203,53 @@ class Harness:
         log = self.workdir / "server.log"
         return log.read_text(errors="replace").count(needle) if log.exists() else 0
 
-    def metrics(self) -> dict[str, float]:
-        """The server's ``/metrics`` as {series: value} (the HTTP API answers it)."""
+    def _scrape(self) -> list[tuple[str, str, float]]:
+        """One ``GET /metrics`` on a new connection: (node, series without node, value)."""
         url = f"http://127.0.0.1:{self.http_port}/metrics"
         with urllib.request.urlopen(url, timeout=10) as response:
             text = response.read().decode()
-        values: dict[str, float] = {}
+        samples = []
         for line in text.splitlines():
             if line and not line.startswith("#"):
                 name, _, value = line.rpartition(" ")
-                # One server: its node label says nothing (csms_x{node="n",a="b"} → csms_x{a="b"}).
-                name = re.sub(r'node="[^"]*",?', "", name).replace("{}", "")
-                values[name] = float(value)
-        return values
+                node = NODE_LABEL.search(name)
+                # csms_x{node="n",a="b"} → csms_x{a="b"}
+                name = NODE_LABEL.sub("", name).replace("{}", "")
+                samples.append((node.group(1) if node else "", name, float(value)))
+        return samples
+
+    def metrics(self) -> dict[str, float]:
+        """The server's ``/metrics`` as {series: value} (the HTTP API answers it). One server:
+        its node label says nothing and is dropped. With workers, one worker's (the kernel's
+        pick): use :meth:`node_metrics`."""
+        return {name: value for _, name, value in self._scrape()}
+
+    def node_metrics(self, nodes: int, attempts: int = 60) -> dict[str, dict[str, float]]:
+        """``/metrics`` of every node, {node: {series: value}}: with ``CSMS_WORKERS`` the
+        kernel hands each new connection to one worker, so scrape (each time on a new
+        connection) until ``nodes`` node ids were seen or ``attempts`` scrapes were made."""
+        seen: dict[str, dict[str, float]] = {}
+        for _ in range(attempts):
+            values: defaultdict[str, dict[str, float]] = defaultdict(dict)
+            for node, name, value in self._scrape():
+                values[node][name] = value
+            for node, series in values.items():
+                seen.setdefault(node, series)
+            if len(seen) >= nodes:
+                break
+        return seen
+
+    def server_processes(self) -> list[psutil.Process]:
+        """The server's process and all its descendants alive now (with ``CSMS_WORKERS``: the
+        parent and its workers, which run in sessions of their own)."""
+        if self.process is None or self.process.poll() is not None:
+            return []
+        processes: list[psutil.Process] = []
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(self.process.pid)
+            processes = [root, *root.children(recursive=True)]
+        self.seen.update((p.pid, p) for p in processes)
+        return processes
 
     def calls_received(self) -> float:
         return sum(v for k, v in self.metrics().items() if k.startswith("csms_ocpp_calls"))
@@ -223,15 +276,30 @@ class Harness:
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop_server(self, timeout: float = 30.0) -> int | None:
-        """SIGTERM the server (clean shutdown flushes live state); SIGKILL after ``timeout``."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(10)
+        """SIGTERM the server (clean shutdown flushes live state; a ``--workers`` parent stops
+        its workers); SIGKILL after ``timeout``; then SIGKILL to any process of the server's
+        tree (:attr:`seen` and its descendants now) still alive 5 s after the server exited."""
+        if self.process is None:
+            return None
+        self.server_processes()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._kill_leftovers()
+        return self.process.returncode
+
+    def _kill_leftovers(self) -> None:
+        leftovers = [p for p in self.seen.values() if p.pid != self.pid]
+        _, alive = psutil.wait_procs(leftovers, timeout=5)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(alive, timeout=5)
+        self.seen.clear()
 
     def close(self, keep_log: Path | None = None) -> None:
         self.stop_server()
