@@ -27,7 +27,7 @@ from csms.store.migrations import migrate
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env(
             host=getattr(args, "host", None),
@@ -67,7 +67,8 @@ def _install_uvloop() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (tests and tools read what it accepts)."""
     parser = argparse.ArgumentParser(prog="csms", description="OCPP 1.6J central system")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 

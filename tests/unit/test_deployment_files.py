@@ -201,9 +201,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 
 def csms_parser() -> argparse.ArgumentParser:
-    # csms.cli has no public builder (simulators.cli has build_parser()); _parser() is the one
-    # main() uses.
-    return csms.cli._parser()
+    return csms.cli.build_parser()
 
 
 # --- images, order, health ------------------------------------------------------------------
