@@ -11,7 +11,6 @@ still batched) is recorded again, so ``online`` holds exactly while a live node 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import asyncpg
@@ -19,6 +18,7 @@ import asyncpg
 from csms.gateway.registry import Registry
 from csms.store import nodes
 from csms.workers.live_state import LiveStateWriter
+from csms.workers.supervisor import woken_or_after
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,7 @@ class OwnershipWatch:
     async def run(self) -> None:
         """Reconcile every ``every`` seconds, and when woken; until cancelled."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._every)
-            self._wake.clear()
+            await woken_or_after(self._wake, self._every)
             await self.reconcile()
 
     async def reconcile(self) -> None:

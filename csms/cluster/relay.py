@@ -4,7 +4,6 @@ stored for chargers whose sockets it holds, and stores how each ended."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from csms.commands import CommandRouter
 from csms.errors import ChargePointCallError, ChargePointNotConnected, ChargePointTimeout
 from csms.store import node_commands
 from csms.store.node_commands import NodeCommand, Outcome
+from csms.workers.supervisor import woken_or_after
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,7 @@ class CommandRelay:
         purged = 0.0
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_every)
-                self._wake.clear()
+                await woken_or_after(self._wake, self._poll_every)
                 for command in await node_commands.claim(self._pool, self._node_id):
                     task = asyncio.create_task(self._relay(command))
                     self._sending.add(task)

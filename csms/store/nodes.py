@@ -39,6 +39,20 @@ async def beat(pool: asyncpg.Pool, node_id: str) -> None:
     )
 
 
+async def release_own(pool: asyncpg.Pool, node_id: str) -> None:
+    """Mark every connection recorded for this node closed (at its start: left by a previous
+    run of it; at a clean shutdown: its own)."""
+    await pool.execute(
+        "UPDATE charge_points SET connected_node = NULL WHERE connected_node = $1", node_id
+    )
+
+
+async def leave(pool: asyncpg.Pool, node_id: str) -> None:
+    """Leave the cluster: its connections closed, its lease given up."""
+    await release_own(pool, node_id)
+    await pool.execute("DELETE FROM nodes WHERE id = $1", node_id)
+
+
 async def release_dead(pool: asyncpg.Pool) -> list[str]:
     """Release the chargers of nodes whose lease ran out, forget those nodes; their ids."""
     async with pool.acquire() as connection, connection.transaction():

@@ -80,10 +80,7 @@ class LiveStateWriter:
     async def start_node(self) -> None:
         """Register this node, and forget connections a previous run of it left behind."""
         await self._beat()
-        await self._pool.execute(
-            "UPDATE charge_points SET connected_node = NULL WHERE connected_node = $1",
-            self._node_id,
-        )
+        await nodes.release_own(self._pool, self._node_id)
 
     async def _beat(self) -> None:
         """Renew this node's lease; release the chargers of nodes whose lease ran out."""
@@ -94,11 +91,7 @@ class LiveStateWriter:
     async def stop_node(self) -> None:
         """Flush, then mark every connection of this node closed (clean shutdown)."""
         await self.flush()
-        await self._pool.execute(
-            "UPDATE charge_points SET connected_node = NULL WHERE connected_node = $1",
-            self._node_id,
-        )
-        await self._pool.execute("DELETE FROM nodes WHERE id = $1", self._node_id)
+        await nodes.leave(self._pool, self._node_id)
 
     async def flush(self) -> None:
         """Write everything collected so far; on failure keep it for the next flush."""

@@ -40,6 +40,7 @@ from csms.errors import (
     DatabaseUnavailable,
 )
 from csms.store.errors import is_unavailable
+from csms.workers.supervisor import woken_or_after
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +107,7 @@ class Scheduler:
         return min(self._poll, max((due - self._clock()).total_seconds(), 0.0))
 
     async def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
+        await woken_or_after(self._wake, seconds)
 
     async def run_once(self) -> int:
         """Handle everything due now; return how many bookings were handled."""

@@ -130,3 +130,12 @@ class Supervisor:
         else:
             log.error("%s failed; restarting in %.1f s", state.name, delay, exc_info=error)
         return delay
+
+
+async def woken_or_after(wake: asyncio.Event, seconds: float) -> None:
+    """Return when ``wake`` is set or after ``seconds``, whichever comes first, and clear it:
+    how a worker waits for its next pass."""
+    if seconds > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), seconds)
+    wake.clear()
