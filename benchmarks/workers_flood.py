@@ -86,6 +86,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="most /metrics requests to reach every worker once")
     parser.add_argument("--server-env", action="append", default=[], metavar="CSMS_X=VALUE",
                         help="extra environment for csms serve (repeatable)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:CSMS_X=V[,…]",
+                        help="also compare server settings: each round runs every worker count "
+                        "once per variant (repeatable; e.g. 'log-off:CSMS_MESSAGE_LOG=false')")
     parser.add_argument("--server-log-dir", type=Path, help="keep each run's server log here")
     parser.add_argument("--source", type=Path, help="run csms from this tree (PYTHONPATH)")
     args = parser.parse_args(argv)
@@ -101,9 +104,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("need 1 <= --chargers <= 19000 and 1 <= --clients <= 16")
     if not 0 < args.duration <= 600 or not 1 <= args.rounds <= 10:
         parser.error("need 0 < --duration <= 600 and 1 <= --rounds <= 10")
+    args.variants = [_variant(parser, text) for text in args.variant] or [("", {})]
     # What gateway_load.worker_specs reads.
     args.workers, args.flood, args.interval = args.clients, True, 1.0
     return args
+
+
+def _variant(parser: argparse.ArgumentParser, text: str) -> tuple[str, dict[str, str]]:
+    name, _, settings = text.partition(":")
+    pairs = [item.split("=", 1) for item in settings.split(",") if item]
+    if not name or not pairs or any(len(p) != 2 or not p[0].startswith("CSMS_") for p in pairs):
+        parser.error(f"--variant {text!r}: NAME:CSMS_X=VALUE[,CSMS_Y=VALUE]")
+    return name, dict(pairs)
 
 
 @dataclass
@@ -309,12 +321,15 @@ def processes_left(known: list[psutil.Process], workdir: Path) -> list[str]:
     return lines
 
 
-def run_one(args: argparse.Namespace, workers: int, label: str) -> Run:
+def run_one(
+    args: argparse.Namespace, workers: int, label: str, variant: dict[str, str] | None = None
+) -> Run:
     run = Run(workers=workers, label=label)
-    env = dict(item.split("=", 1) for item in args.server_env)
+    env = {**dict(item.split("=", 1) for item in args.server_env), **(variant or {})}
     options = ServerOptions(env=env, workers=workers, source=args.source)
     harness = Harness.create()
-    keep = args.server_log_dir / f"server-w{workers}-{label}.log" if args.server_log_dir else None
+    name = label.replace(" ", "-")
+    keep = args.server_log_dir / f"server-w{workers}-{name}.log" if args.server_log_dir else None
     known: list[psutil.Process] = []
     try:
         harness.start_server(options)
@@ -398,7 +413,7 @@ def summary(args: argparse.Namespace, runs: list[Run]) -> list[str]:
     lines = [
         "summary (flood, "
         f"{args.chargers:,} chargers, {window:g} s, {args.clients} client process(es), unpinned):",
-        "  workers  run       messages/s   p50 ms   p99 ms  errors  server cpu  PostgreSQL  "
+        "  workers  run           messages/s   p50 ms   p99 ms  errors  server cpu  PostgreSQL  "
         "clients  not ours  chargers per node",
     ]
     for run in runs:
@@ -406,7 +421,7 @@ def summary(args: argparse.Namespace, runs: list[Run]) -> list[str]:
         errors = sum(merged_errors(run.setups, run.reports).values())
         spread = "/".join(f"{v:,}" for _, v in sorted(run.connected_db.items()))
         lines.append(
-            f"  {run.workers:>7}  {run.label:<8} {run.answered / window:>11,.0f} "
+            f"  {run.workers:>7}  {run.label:<12} {run.answered / window:>11,.0f} "
             f"{percentile(latencies, 0.5) * 1e3:>8.2f} {percentile(latencies, 0.99) * 1e3:>8.2f} "
             f"{errors:>7} {sum(run.server_cpu.values()) / window:>11.0%} "
             f"{run.postgres_cpu / window:>11.0%} {run.clients_cpu / window:>8.0%} "
@@ -436,10 +451,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[Run] = []
     for round_number in range(1, args.rounds + 1):
         for workers in args.counts:
-            label = f"round {round_number}"
-            run = run_one(args, workers, label)
-            runs.append(run)
-            print("\n".join(report(args, run)), flush=True)
+            for name, variant in args.variants:
+                label = f"{name} r{round_number}" if name else f"round {round_number}"
+                run = run_one(args, workers, label, variant)
+                runs.append(run)
+                print("\n".join(report(args, run)), flush=True)
     print("\n".join(describe_machine([]) + summary(args, runs)), flush=True)
     return 0
 

@@ -24,6 +24,7 @@ from csms.api import (
     events,
     files,
     id_tags,
+    message_log,
     pages,
     security_profiles,
     service,
@@ -41,6 +42,7 @@ from csms.api.context import (
     LIVE_FEED,
     LIVE_STATE,
     LOCAL_LISTS,
+    MESSAGE_LOG,
     POOL,
     REGISTRY,
     SCHEDULER,
@@ -70,6 +72,7 @@ from csms.store.migrations import migrate
 from csms.workers.live_feed import LiveFeed
 from csms.workers.live_state import LiveStateWriter
 from csms.workers.local_lists import LocalListSync
+from csms.workers.message_log import MessageLog
 from csms.workers.scheduler import Scheduler
 from csms.workers.supervisor import Supervisor
 from csms.workers.token_purge import purge_tokens
@@ -105,6 +108,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
         app.router.add_routes(module.routes)
     app.router.add_routes(security_profiles.routes)
     app.router.add_routes(files.routes)
+    app.router.add_routes(message_log.routes)
     app.router.add_routes(pages.routes)
     app.router.add_get(OCPP_PREFIX + "{charge_point_id}", _ocpp)
     return app
@@ -188,6 +192,8 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     supervisor.start("connection-ownership", cluster.ownership.run)
     if app[SETTINGS].local_lists:
         supervisor.start("local-lists", app[LOCAL_LISTS].run)
+    if MESSAGE_LOG in app:
+        supervisor.start("message-log", app[MESSAGE_LOG].run)
     supervisor.start("token-purge", functools.partial(purge_tokens, app[POOL], app[CLOCK]))
     try:
         yield
@@ -210,6 +216,9 @@ def _assemble(app: web.Application, live: LiveStateWriter) -> None:
         every=settings.local_list_sync_seconds, settle=settings.local_list_settle_seconds,
         code_lead=timedelta(seconds=settings.local_list_code_lead_seconds),
     )
+    tap = None
+    if settings.message_log:
+        tap = _message_log(app).note
     app[GATEWAY] = Gateway(
         pool=pool,
         registry=registry,
@@ -222,8 +231,19 @@ def _assemble(app: web.Application, live: LiveStateWriter) -> None:
         ping_interval=settings.ws_ping_interval or None,
         idle_after=settings.idle_after(),
         on_connect=_on_connect(scheduler, local_lists if settings.local_lists else None),
+        tap=tap,
     )
     app[LIVE_FEED] = LiveFeed(pool)
+
+
+def _message_log(app: web.Application) -> MessageLog:
+    settings = app[SETTINGS]
+    writer = app[MESSAGE_LOG] = MessageLog(
+        app[POOL], app[CLOCK], node_id=settings.node_id,
+        retention=timedelta(days=settings.message_log_retention_days),
+        flush_interval=settings.message_log_flush_interval,
+    )
+    return writer
 
 
 def _on_connect(

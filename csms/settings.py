@@ -128,6 +128,11 @@ class Settings:
     #: :attr:`ocpp_port` (https with TLS) — set it to the public address behind NAT or a proxy.
     max_file_bytes: int = 256 * 1024 * 1024
     files_base_url: str | None = None
+    #: The OCPP message log (every frame in and out, per charger): on or off, how many days
+    #: it is kept (whole days are dropped), and how often it is written in a batch (seconds).
+    message_log: bool = True
+    message_log_retention_days: int = 7
+    message_log_flush_interval: float = 0.5
 
     def idle_after(self) -> float | None:
         """Seconds of silence after which a charger is closed (None: never).
@@ -198,6 +203,8 @@ class Settings:
             raise ConfigurationError(f"CSMS_WORKERS must be at least 1, not {self.workers}")
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise ConfigurationError("need 1 <= CSMS_DB_POOL_MIN <= CSMS_DB_POOL_MAX")
+        if not 1 <= self.message_log_retention_days <= 3660:
+            raise ConfigurationError("CSMS_MESSAGE_LOG_RETENTION_DAYS must be 1 to 3660")
         if self.max_file_bytes < 1:
             raise ConfigurationError("CSMS_MAX_FILE_BYTES must be at least 1")
         if self.files_base_url is not None and not _is_base_url(self.files_base_url):

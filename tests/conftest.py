@@ -109,6 +109,7 @@ def test_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "http_port": free_port(),
         "ocpp_port": free_port(),
         "live_state_flush_interval": 0.05,
+        "message_log_flush_interval": 0.05,
         "call_timeout": 5.0,
         "scheduler_poll_seconds": 0.05,
         "dispatch_retry_seconds": 2.0,

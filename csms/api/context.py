@@ -18,6 +18,7 @@ from csms.store.users import User
 from csms.workers.live_feed import LiveFeed
 from csms.workers.live_state import LiveStateWriter
 from csms.workers.local_lists import LocalListSync
+from csms.workers.message_log import MessageLog
 from csms.workers.scheduler import Scheduler
 from csms.workers.supervisor import Supervisor
 
@@ -36,6 +37,8 @@ WORKERS = web.AppKey("workers", Supervisor)
 GUARD = web.AppKey("guard", ConnectionGuard)
 LOCAL_LISTS = web.AppKey("local_lists", LocalListSync)
 EMBEDDED_POSTGRES = web.AppKey("embedded_postgres", EmbeddedPostgres)
+#: The OCPP message log's writer; absent with ``CSMS_MESSAGE_LOG=false``.
+MESSAGE_LOG = web.AppKey("message_log", MessageLog)
 
 USER = web.RequestKey("user", User)
 #: The bearer token the request came with (to sign out, and to count its event streams).

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from csms.errors import ChargePointCallError, ChargePointNotConnected, ChargePointTimeout, CsmsError
 from csms.gateway import frames, schemas
@@ -54,13 +54,37 @@ _UNPARSABLE_LOG = LogThrottle(limit=10, period=60.0)
 #: While the database is away every charger's transaction message fails alike.
 _DATABASE_LOG = LogThrottle(limit=10, period=10.0)
 
+#: Every CALLERROR is logged with its charger and action; a flood of bad frames is throttled.
+_CALL_ERROR_LOG = LogThrottle(limit=50, period=10.0)
+
 #: CALLs received per action, for ``/metrics``.
 CALLS_RECEIVED: Counter[str] = Counter()
+#: CALLERRORs sent to chargers and received from them, by error code (J 4.2.3), for ``/metrics``.
+CALL_ERRORS_SENT: Counter[str] = Counter()
+CALL_ERRORS_RECEIVED: Counter[str] = Counter()
+_ERROR_CODES = frozenset(code.value for code in ErrorCode)
 
 Payload = dict[str, Any]
 Handler = Callable[[str, Payload], Awaitable[Payload]]
 Send = Callable[[str], Awaitable[None]]
 Disconnect = Callable[[str], Awaitable[None]]
+
+#: What a frame is, as the message log records it (``INVALID``: dropped unparsed, J 4.1.3).
+CALL_TYPE, RESULT_TYPE, ERROR_TYPE, INVALID_TYPE = "CALL", "CALLRESULT", "CALLERROR", "INVALID"
+IN, OUT = "in", "out"
+
+
+class FrameTap(Protocol):
+    """Sees every frame of a session, in and out, as it passes (the OCPP message log).
+
+    Called on the event loop for each frame: it must only take note (no I/O, no waiting).
+    ``action`` is the CALL's action, also for the answer to it when known; ``None`` otherwise.
+    """
+
+    def __call__(
+        self, charge_point_id: str, direction: str, message_type: str,
+        action: str | None, message_id: str, text: str,
+    ) -> None: ...
 
 
 class CallRefused(Exception):
@@ -82,6 +106,7 @@ class Session:
         "_handlers",
         "_pending",
         "_send",
+        "_tap",
         "charge_point_id",
         "connected_at",
         "last_heard",
@@ -93,9 +118,11 @@ class Session:
         send: Send,
         handlers: Mapping[str, Handler],
         disconnect: Disconnect,
+        tap: FrameTap | None = None,
     ) -> None:
         self.charge_point_id = charge_point_id
         self._send = send
+        self._tap = tap
         self._disconnect = disconnect
         self._handlers = handlers
         self._pending: tuple[str, str, asyncio.Future[Payload]] | None = None
@@ -113,11 +140,16 @@ class Session:
         Raises :class:`ChargePointNotConnected` when the answer cannot be written.
         """
         self.last_heard = time.monotonic()
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s <- %.2000s", self.charge_point_id, text)
         try:
             frame = frames.parse_frame(data)
         except frames.FrameError as error:
-            await self._send_error(error.message_id, error.error_code, error.description)
+            self._note(IN, CALL_TYPE, None, error.message_id, text)
+            await self._send_error(error.message_id, error.error_code, error.description, None)
             return
+        self._note_received(frame, text)
         if frame is None:
             if _UNPARSABLE_LOG.allow(self.last_heard):
                 log.warning(
@@ -129,6 +161,32 @@ class Session:
         else:
             self._resolve(frame)
 
+    def _note_received(self, frame: frames.Frame | None, text: str) -> None:
+        if self._tap is None:
+            return
+        if frame is None:
+            self._note(IN, INVALID_TYPE, None, "", text)
+        elif isinstance(frame, frames.Call):
+            self._note(IN, CALL_TYPE, frame.action, frame.message_id, text)
+        else:
+            pending = self._pending
+            action = pending[1] if pending is not None and pending[0] == frame.message_id else None
+            kind = RESULT_TYPE if isinstance(frame, frames.CallResult) else ERROR_TYPE
+            self._note(IN, kind, action, frame.message_id, text)
+
+    def _note(
+        self, direction: str, kind: str, action: str | None, message_id: str, text: str
+    ) -> None:
+        if self._tap is not None:
+            self._tap(self.charge_point_id, direction, kind, action, message_id, text)
+
+    async def _write(self, kind: str, action: str | None, message_id: str, text: str) -> None:
+        """Send one frame; the tap sees it first (a frame that cannot be written was meant)."""
+        self._note(OUT, kind, action, message_id, text)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s -> %.2000s", self.charge_point_id, text)
+        await self._send(text)
+
     async def _answer(self, call: frames.Call) -> None:
         handler = self._handlers.get(call.action)
         # Made-up action names are counted together: the counter stays bounded.
@@ -139,23 +197,27 @@ class Session:
                 if schemas.is_known_action(call.action)
                 else ErrorCode.NOT_IMPLEMENTED
             )
-            await self._send_error(call.message_id, code, f"{call.action} is not handled")
+            description = f"{call.action} is not handled"
+            await self._send_error(call.message_id, code, description, call.action)
             return
         try:
             schemas.request_validator(call.action)(call.payload)
             result = await handler(self.charge_point_id, call.payload)
             schemas.response_validator(call.action)(result)
-        except schemas.PayloadError as error:
-            await self._send_error(call.message_id, error.error_code, error.description)
-        except CallRefused as error:
-            await self._send_error(call.message_id, error.error_code, error.description)
+        except (schemas.PayloadError, CallRefused) as error:
+            await self._send_error(
+                call.message_id, error.error_code, error.description, call.action
+            )
         except CsmsError as error:
-            log.warning("%s: %s refused: %s", self.charge_point_id, call.action, error)
-            await self._send_error(call.message_id, ErrorCode.GENERIC_ERROR, error.message)
+            await self._send_error(
+                call.message_id, ErrorCode.GENERIC_ERROR, error.message, call.action
+            )
         except Exception as error:
-            await self._send_error(call.message_id, *self._failure(call.action, error))
+            code, description = self._failure(call.action, error)
+            await self._send_error(call.message_id, code, description, call.action)
         else:
-            await self._send(frames.encode_call_result(call.message_id, result))
+            text = frames.encode_call_result(call.message_id, result)
+            await self._write(RESULT_TYPE, call.action, call.message_id, text)
 
     def _failure(self, action: str, error: Exception) -> tuple[ErrorCode, str]:
         """The CALLERROR for a handler's unexpected failure, logged as it deserves."""
@@ -174,8 +236,18 @@ class Session:
                         action, error, _DATABASE_LOG.suppressed_note())
         return ErrorCode.INTERNAL_ERROR, "database unavailable; send it again"
 
-    async def _send_error(self, message_id: str, code: ErrorCode, description: str) -> None:
-        await self._send(frames.encode_call_error(message_id, code, description))
+    async def _send_error(
+        self, message_id: str, code: ErrorCode, description: str, action: str | None
+    ) -> None:
+        CALL_ERRORS_SENT[code] += 1
+        if _CALL_ERROR_LOG.allow(time.monotonic()):
+            log.warning(
+                "%s: CALLERROR %s sent for %s (message %.36r): %s%s", self.charge_point_id,
+                code, action or "(unparsed call)", message_id, description,
+                _CALL_ERROR_LOG.suppressed_note(),
+            )
+        text = frames.encode_call_error(message_id, code, description)
+        await self._write(ERROR_TYPE, action, message_id, text)
 
     def _resolve(self, frame: frames.CallResult | frames.CallError) -> None:
         pending = self._pending
@@ -186,6 +258,7 @@ class Session:
             return
         _, action, future = pending
         if isinstance(frame, frames.CallError):
+            self._count_received_error(action, frame)
             future.set_exception(
                 ChargePointCallError(frame.error_code, frame.description, frame.details)
             )
@@ -200,6 +273,16 @@ class Session:
             )
             return
         future.set_result(frame.payload)
+
+    def _count_received_error(self, action: str, frame: frames.CallError) -> None:
+        # Made-up codes are counted together: the counter stays bounded.
+        known = frame.error_code in _ERROR_CODES
+        CALL_ERRORS_RECEIVED[frame.error_code if known else "(other)"] += 1
+        if _CALL_ERROR_LOG.allow(time.monotonic()):
+            log.warning(
+                "%s: CALLERROR %.40s received for %s: %.255s%s", self.charge_point_id,
+                frame.error_code, action, frame.description, _CALL_ERROR_LOG.suppressed_note(),
+            )
 
     async def call(self, action: str, payload: Payload, timeout: float) -> Payload:
         """Send a CALL and return the charger's CALLRESULT payload.
@@ -226,7 +309,9 @@ class Session:
         future: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
         self._pending = (message_id, action, future)
         try:
-            await self._send(frames.encode_call(message_id, action, payload))
+            await self._write(
+                CALL_TYPE, action, message_id, frames.encode_call(message_id, action, payload)
+            )
             return await future
         finally:
             self._pending = None

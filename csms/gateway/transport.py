@@ -35,7 +35,7 @@ from csms.domain.security_profiles import ConnectionProof, achieved_profile
 from csms.errors import ChargePointNotConnected, ValidationFailed
 from csms.gateway.guard import ConnectionGuard
 from csms.gateway.registry import Registry
-from csms.gateway.session import Handler, Session
+from csms.gateway.session import FrameTap, Handler, Session
 from csms.store import charge_points, security_profiles
 from csms.store.errors import is_unavailable
 from csms.workers.live_state import LiveStateWriter
@@ -62,6 +62,7 @@ class Gateway:
         ping_interval: float | None = None,
         idle_after: float | None = None,
         on_connect: Callable[[str], Coroutine[Any, Any, None]] | None = None,
+        tap: FrameTap | None = None,
     ) -> None:
         self._pool = pool
         self._registry = registry
@@ -71,6 +72,7 @@ class Gateway:
         self._auto_register = auto_register
         self._max_message_bytes = max_message_bytes
         self._on_connect = on_connect
+        self._tap = tap
         self._guard = guard
         self._ping_interval = ping_interval
         self._idle_after = idle_after
@@ -179,7 +181,7 @@ class Gateway:
             except ConnectionError as error:
                 raise ChargePointNotConnected(f"{charge_point_id}: {error}") from None
 
-        session = Session(charge_point_id, send, self._handlers, disconnect)
+        session = Session(charge_point_id, send, self._handlers, disconnect, self._tap)
         connected_at = session.connected_at = self._clock()
         previous = self._registry.add(session)
         if previous is not None:
