@@ -114,10 +114,14 @@ class ServerOptions:
         ).stdout.strip()
         state = f"commit {commit}" + (" + uncommitted changes in csms/" if dirty else "")
         workers = "" if self.workers is None else f" with CSMS_WORKERS={self.workers}"
-        return (
-            f"server: {' '.join(self.command)}{workers} from {where} "
-            f"({state if commit else 'no git'})"
+        # Paths inside the checkout are shown relative to it: RESULTS.md names no machine's paths.
+        home = Path(csms.__file__).resolve().parent.parent
+        command = " ".join(
+            str(Path(part).relative_to(home)) if Path(part).is_relative_to(home) else part
+            for part in self.command
         )
+        shown = "the checkout" if Path(where).resolve() == home else where
+        return f"server: {command}{workers} from {shown} ({state if commit else 'no git'})"
 
 
 @dataclass

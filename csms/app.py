@@ -21,8 +21,10 @@ from csms.api import (
     accounts,
     booking,
     charge_points,
+    charger_detail,
     events,
     files,
+    fleet,
     id_tags,
     message_log,
     pages,
@@ -50,6 +52,7 @@ from csms.api.context import (
     WORKERS,
 )
 from csms.api.errors import error_middleware
+from csms.api.http_metrics import http_metrics_middleware
 from csms.booking.codes import WrongCodeRule
 from csms.booking.reconcile import ConnectorWatch
 from csms.booking.service import Booking
@@ -92,7 +95,8 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     )
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[error_middleware, _port_middleware(settings, guard), auth_middleware],
+        middlewares=[http_metrics_middleware, error_middleware,
+                     _port_middleware(settings, guard), auth_middleware],
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
@@ -104,11 +108,13 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app.cleanup_ctx.append(_gateway)
     app.cleanup_ctx.append(_workers)
     app.on_shutdown.append(_close_connections)
-    for module in (service, accounts, sites, charge_points, id_tags, transactions, booking, events):
+    for module in (service, accounts, sites, fleet, charge_points, id_tags, transactions,
+                   booking, events):
         app.router.add_routes(module.routes)
     app.router.add_routes(security_profiles.routes)
     app.router.add_routes(files.routes)
     app.router.add_routes(message_log.routes)
+    app.router.add_routes(charger_detail.routes)
     app.router.add_routes(pages.routes)
     app.router.add_get(OCPP_PREFIX + "{charge_point_id}", _ocpp)
     return app

@@ -25,7 +25,10 @@ OPERATOR_EMAIL = "operator@demo.local"
 OPERATOR_PASSWORD = "demo-operator"
 SITE_NAME = "Demo Yard"
 CHARGER_PREFIX = "DEMO-"
-CHARGERS = 3
+CHARGERS = 3  # driven by the demo's csms-sim fleet
+#: One more charger, registered but left for a person to drive with ``csms-sim run`` (the
+#: README's example): a second connection under a fleet charger's id would replace it.
+SPARE_CHARGER_NUMBER = CHARGERS + 1
 CARD = "DEMO-CARD"
 _EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 #: Cheap nights, dearer days: enough to see time-of-use prices in a quote.
@@ -71,7 +74,7 @@ async def seed(pool: asyncpg.Pool) -> None:
             "INSERT INTO sites (name, timezone) VALUES ($1, 'Europe/Berlin') RETURNING id",
             SITE_NAME,
         )
-    for number in range(1, CHARGERS + 1):
+    for number in range(1, SPARE_CHARGER_NUMBER + 1):
         connectors = [
             {"connector_id": 1, "connector_type": "Type2", "max_power_kw": 22},
             {
@@ -146,7 +149,9 @@ def banner(settings: Settings) -> str:
         f"  operator page: http://{settings.host}:{settings.http_port}/operator\n"
         f"  API:       http://{settings.host}:{settings.http_port}/api/v1/\n"
         f"  chargers:  ws://{settings.host}:{settings.ocpp_port}/ocpp/{{id}}"
-        f"  ({charger_id(1)}..{charger_id(CHARGERS)})\n"
+        f"  ({charger_id(1)}..{charger_id(CHARGERS)} simulated)\n"
+        f"  yours to drive: csms-sim run --url ws://{settings.host}:{settings.ocpp_port}/ocpp"
+        f" --id {charger_id(SPARE_CHARGER_NUMBER)}\n"
         f"  operator:  {OPERATOR_EMAIL} / {OPERATOR_PASSWORD}\n"
         f"  RFID card: {CARD}\n"
         f"Stop with Ctrl-C."

@@ -101,3 +101,33 @@ class DatabaseUnavailable(CsmsError):
     """The database cannot be reached."""
 
     code = "database_unavailable"
+
+
+class InUse(Conflict):
+    """The thing is still needed by others (chargers, bookings, transactions): it stays."""
+
+    code = "in_use"
+
+
+class SiteInUse(InUse):
+    """Charge points stand at the site: move or remove them first."""
+
+    code = "site_in_use"
+
+
+class TariffInUse(InUse):
+    """Live bookings at the site were priced by its tariff."""
+
+    code = "tariff_in_use"
+
+
+class ChargePointInUse(InUse):
+    """The charge point has a live booking or an open transaction."""
+
+    code = "charge_point_in_use"
+
+
+class ConnectorInUse(InUse):
+    """The connector has a live booking or an open transaction."""
+
+    code = "connector_in_use"

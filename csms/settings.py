@@ -88,6 +88,8 @@ class Settings:
     #: event streams (GET /api/v1/events) open at once per token (a browser opens 6 per host).
     streams_per_token: int = 6
     log_level: str = "INFO"
+    #: ``text`` (readable lines) or ``json`` (one object per line: csms.logs).
+    log_format: str = "text"
     #: Booking windows: shortest and longest (minutes), and how far ahead (days).
     booking_min_minutes: int = 15
     booking_max_minutes: int = 720
@@ -198,6 +200,10 @@ class Settings:
         if not 1 <= self.booking_min_minutes <= self.booking_max_minutes:
             raise ConfigurationError(
                 "need 1 <= CSMS_BOOKING_MIN_MINUTES <= CSMS_BOOKING_MAX_MINUTES"
+            )
+        if self.log_format not in ("text", "json"):
+            raise ConfigurationError(
+                f"CSMS_LOG_FORMAT must be text or json, not {self.log_format!r}"
             )
         if self.workers < 1:
             raise ConfigurationError(f"CSMS_WORKERS must be at least 1, not {self.workers}")

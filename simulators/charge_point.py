@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import inspect
 import random
-import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +40,7 @@ from simulators.events import Event, EventKind, Watch
 from simulators.model import ChargePointModel
 from simulators.security_events import EventMode
 from simulators.session import Session, Stats
-from simulators.transport import Transport, initial_profile
+from simulators.transport import Transport, describe_failure, failure_kind, initial_profile
 
 Predicate = Callable[[Event], bool]
 SUBPROTOCOL = Subprotocol("ocpp1.6")
@@ -51,8 +50,18 @@ _NO_PROXY: dict[str, Any] = (
     {"proxy": None} if "proxy" in inspect.signature(connect.__init__).parameters else {})
 
 
+#: HTTP 404 answers in a row after which a charger stops trying: the CSMS does not know its id
+#: (OCPP-J 1.6 §3.1), and retrying will not make it known.
+UNKNOWN_ID_ATTEMPTS = 3
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class GaveUp(TimeoutError):
+    """The charger stopped connecting for good (its id is unknown to the CSMS), so it will not
+    boot within any timeout: a TimeoutError to whoever waits for its boot."""
 
 
 class Backoff:
@@ -81,7 +90,7 @@ class SimulatedChargePoint:
         gate: asyncio.Semaphore | None = None, tls_url: str | None = None,
         cert_dir: str | Path | None = None, security_events: str = EventMode.ALL,
         firmware_version: str = FIRMWARE_VERSION, new_firmware_version: str | None = None,
-        manufacturer_roots: Iterable[str] = (),
+        manufacturer_roots: Iterable[str] = (), unknown_id_attempts: int = UNKNOWN_ID_ATTEMPTS,
     ) -> None:
         """Build the charger (ValueError/OSError for impossible settings); :meth:`start` runs it.
 
@@ -90,7 +99,8 @@ class SimulatedChargePoint:
         against the 1.6 schemas; ``gate`` bounds concurrent handshakes (fleets); ``tls_url`` is
         the endpoint of security profiles 2 and 3 (default: ``url`` as wss://); ``cert_dir``
         keeps certificates; ``manufacturer_roots``: PEM files installed as
-        ManufacturerRootCertificate (SignedUpdateFirmware).
+        ManufacturerRootCertificate (SignedUpdateFirmware); after ``unknown_id_attempts``
+        HTTP 404 answers in a row the charger gives up (:attr:`gave_up`; 0: it never does).
         """
         self.url, self.cp_id = url.rstrip("/"), cp_id
         self.model = ChargePointModel(
@@ -107,6 +117,7 @@ class SimulatedChargePoint:
         self.transport.target(self.model)  # unusable TLS files fail here, not at connect time
         self._effects = EffectRunner(self, Path(cert_dir) if cert_dir is not None else None)
         self._backoff, self._open_timeout, self._gate = backoff or Backoff(), open_timeout, gate
+        self._unknown_limit = unknown_id_attempts
         self._init_loop_state()
 
     def _init_loop_state(self) -> None:
@@ -120,6 +131,8 @@ class SimulatedChargePoint:
         self._want_online, self._closing, self._flushing, self._again = True, False, False, False
         self._fell_back = False
         self.last_error: str | None = None
+        self.gave_up: str | None = None  # why the charger stopped connecting for good
+        self._unknown = 0  # HTTP 404 answers in a row
         self.connects = 0
         self.started_at: float | None = None  # loop time of start()
         self.connected_after: float | None = None  # seconds from start() to the first connection
@@ -169,11 +182,16 @@ class SimulatedChargePoint:
             await self.wait_booted(timeout)
 
     async def wait_booted(self, timeout: float = 10.0) -> None:
+        """Return once booted and connected; TimeoutError (naming the last connection error)
+        after ``timeout``, :class:`GaveUp` as soon as the charger stops trying."""
         try:
-            await self._until(lambda: self.model.booted and self.session.connected, timeout)
+            await self._until(lambda: self.gave_up is not None or (
+                self.model.booted and self.session.connected), timeout)
         except TimeoutError:
             raise TimeoutError(f"{self.cp_id} did not boot within {timeout:g} s "
                                f"(last error: {self.last_error})") from None
+        if self.gave_up is not None:
+            raise GaveUp(f"{self.cp_id} will not boot: {self.gave_up}")
 
     async def close(self, *, stop_sessions: bool = True, timeout: float = 5.0) -> None:
         """Stop running transactions (reason Local) and deliver them, then disconnect."""
@@ -386,6 +404,8 @@ class SimulatedChargePoint:
                 await self._sleep(None)
                 continue
             ws = await self._connect()
+            if ws is None and self.gave_up is not None:
+                return
             if ws is None:
                 attempt = 0 if self._fell_back else attempt
                 await self._sleep(self._backoff.delay(attempt))
@@ -422,9 +442,10 @@ class SimulatedChargePoint:
                     ping_timeout=ping or None, user_agent_header="csms-sim/0.1", max_queue=64,
                     **_NO_PROXY)
         except (OSError, TimeoutError, InvalidHandshake) as exc:
-            self.session.stats.connect_failed(_describe(exc))
-            self._emit(EventKind.CONNECTION, f"connection failed: {_describe(exc)}")
-            self._handshake_failed(_failure_kind(exc), _describe(exc))
+            self.session.stats.connect_failed(describe_failure(exc))
+            self._emit(EventKind.CONNECTION, f"connection failed: {describe_failure(exc)}")
+            self._count_unknown(exc, target.url)
+            self._handshake_failed(failure_kind(exc), describe_failure(exc))
             return None
         if ws.subprotocol != SUBPROTOCOL:
             self._emit(EventKind.CONNECTION, f"connection refused: the server did not agree "
@@ -432,7 +453,20 @@ class SimulatedChargePoint:
             self._handshake_failed("network", f"the server did not agree to {SUBPROTOCOL}")
             await ws.close(1002, "ocpp1.6 required")
             return None
+        self._unknown = 0
         return ws
+
+    def _count_unknown(self, exc: BaseException, url: str) -> None:
+        """Count HTTP 404 answers in a row; give up at the limit. Any other failure may pass
+        (a server starting, a network down) and is retried with backoff for ever."""
+        if not (isinstance(exc, InvalidStatus) and exc.response.status_code == 404):
+            self._unknown = 0
+            return
+        self._unknown += 1
+        if self._unknown_limit and self._unknown >= self._unknown_limit:
+            self.gave_up = (f"the CSMS does not know charger {self.cp_id!r} (HTTP 404 from "
+                            f"{url}, {self._unknown} times); register it there first")
+            self._emit(EventKind.CONNECTION, f"giving up: {self.gave_up}")
 
     def _handshake_failed(self, kind: str, reason: str) -> None:
         """Tell the model (security events, the profile fallback of SEC A05)."""
@@ -557,20 +591,3 @@ def _consume(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         task.get_loop().call_exception_handler(
             {"message": "csms-sim step failed", "exception": task.exception()})
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, InvalidStatus):
-        return f"HTTP {exc.response.status_code}"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return str(exc) or type(exc).__name__
-
-
-def _failure_kind(exc: BaseException) -> str:
-    """What a failed handshake means for the security events (SEC Appendix 1)."""
-    if isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403):
-        return "auth"  # the CSMS refused our AuthorizationKey
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return "certificate"  # the CSMS's certificate did not verify
-    return "tls" if isinstance(exc, ssl.SSLError) else "network"

@@ -1,8 +1,11 @@
-"""``csms-sim``: the command line (run / scenario / fleet), as /work/shared/SIMULATOR.md fixes it.
+"""``csms-sim``: the command line (run / scenario / fleet); ``docs/simulator.md`` is its manual.
 
 ``csms-sim run --url URL --id ID`` drives one charger from a terminal or a pipe;
 ``csms-sim scenario FILE`` runs a scripted scenario and exits 0 / 1 (an expectation failed) /
 2 (bad file or setup); ``csms-sim fleet --url URL --count N`` runs thousands of chargers.
+``run`` and ``fleet`` exit 1 when chargers never boot: an id the CSMS answers HTTP 404 for is
+given up after ``--unknown-id-attempts``; ``fleet`` stops once ``--boot-timeout`` has passed
+after its ramp with chargers still not booted.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from simulators.charge_point import Backoff, SimulatedChargePoint
+from simulators.charge_point import UNKNOWN_ID_ATTEMPTS, Backoff, SimulatedChargePoint
 from simulators.configuration import DEFAULT_PROFILES
 from simulators.core import FIRMWARE_VERSION, Quirk
 from simulators.security_events import EventMode
@@ -39,6 +42,9 @@ def _charger_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca-file", help="CA bundle to verify a wss:// server")
     parser.add_argument("--client-cert", help="client certificate for mutual TLS (profile 3)")
     parser.add_argument("--client-key", help="private key of --client-cert")
+    parser.add_argument("--unknown-id-attempts", type=int, default=UNKNOWN_ID_ATTEMPTS,
+                        metavar="N", help="give up after N HTTP 404 answers in a row "
+                        "(the CSMS does not know the id; 0: keep trying)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +120,9 @@ def _fleet_parser(fleet: argparse.ArgumentParser) -> None:
                        help="idTag drivers use (repeatable; must be known to the CSMS)")
     fleet.add_argument("--id-tag-file", type=Path,
                        help="more idTags, one per line (a card charges one car at a time)")
+    fleet.add_argument("--boot-timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="stop (exit 1) when chargers have not booted this long after the "
+                       "ramp (0: no deadline)")
     fleet.add_argument("--json", action="store_true", help="print the summary as JSON")
     fleet.add_argument("--security-events", choices=[m.value for m in EventMode],
                        default=EventMode.ALL.value,
@@ -152,7 +161,8 @@ def _run(args: argparse.Namespace) -> int:
         ca_file=args.ca_file, cert_file=args.client_cert, key_file=args.client_key,
         backoff=Backoff(1.0, args.backoff_max), tls_url=args.tls_url, cert_dir=args.cert_dir,
         security_events=args.security_events, manufacturer_roots=args.manufacturer_root,
-        firmware_version=args.firmware_version, new_firmware_version=args.new_firmware_version)
+        firmware_version=args.firmware_version, new_firmware_version=args.new_firmware_version,
+        unknown_id_attempts=args.unknown_id_attempts)
     return interactive.main_loop(cp, quiet=args.quiet, timestamps=args.timestamps,
                                  boot_timeout=args.boot_timeout)
 
@@ -178,7 +188,8 @@ def _fleet(args: argparse.Namespace) -> int:
         sessions_per_hour=args.sessions, session_minutes=(float(low), float(high or low)),
         id_tags=id_tags or [f"{args.prefix}TAG"], ca_file=args.ca_file,
         cert_file=args.client_cert, key_file=args.client_key,
-        security_events=args.security_events)
+        security_events=args.security_events, boot_timeout=args.boot_timeout or None,
+        unknown_id_attempts=args.unknown_id_attempts)
     _use_uvloop()
 
     async def go() -> int:
@@ -187,7 +198,10 @@ def _fleet(args: argparse.Namespace) -> int:
             print(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2).decode())
         else:
             print(summary.to_text())
-        return 0 if summary.never_booted == 0 else 1
+        if summary.never_booted == 0:
+            return 0
+        print(f"csms-sim: {summary.never_booted_line()}", file=sys.stderr)
+        return 1
 
     return asyncio.run(go())
 

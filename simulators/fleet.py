@@ -6,6 +6,8 @@ drivers plug in, tap a card and charge for a while. One task per charger reads i
 one scheduler task drives all sessions; timers are ``loop.call_at`` handles, events are not
 recorded and compression is off, so 10,000 chargers fit in one process on two cores. A progress
 line (connected, booted, messages/s, errors) is printed while it runs, and a summary at the end.
+Chargers that have not booted ``boot_timeout`` seconds after the ramp stop the fleet (an
+unknown id, nothing listening: waiting longer will not help a load test).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from simulators.charge_point import Backoff, SimulatedChargePoint
+from simulators.charge_point import UNKNOWN_ID_ATTEMPTS, Backoff, SimulatedChargePoint
 from simulators.configuration import DEFAULT_PROFILES
 from simulators.session import Stats
 
@@ -54,6 +56,8 @@ class FleetOptions:
     progress_interval: float | None = None  # default: 1 s on a terminal, else 10 s
     backoff: Backoff = dataclasses.field(default_factory=lambda: Backoff(1.0, 60.0))
     security_events: str = "all"  # all, critical, off (SEC; see simulators.security_events)
+    boot_timeout: float | None = 60.0  # seconds after the ramp every charger has to boot
+    unknown_id_attempts: int = UNKNOWN_ID_ATTEMPTS  # HTTP 404s in a row before a charger gives up
 
     def charger_id(self, index: int) -> str:
         return f"{self.prefix}{self.first + index:05d}"
@@ -131,6 +135,10 @@ class Summary:
         ]
         return "\n".join(lines)
 
+    def never_booted_line(self) -> str:
+        """``N of M chargers never booted``, with the connection failures seen."""
+        return f"{self.never_booted} of {self.chargers} chargers never booted{_reasons(self)}"
+
 
 def _reasons(summary: Summary) -> str:
     if not summary.failure_reasons:
@@ -199,6 +207,8 @@ class Fleet:
             helpers.append(loop.create_task(self._drive_sessions()))
         try:
             await self._ramp()
+            if self.options.boot_timeout is not None:
+                helpers.append(loop.create_task(self._boot_deadline(self.options.boot_timeout)))
             if self.options.duration is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), self.options.duration)
@@ -211,6 +221,24 @@ class Fleet:
             await self._shutdown()
         self._line(self._progress_text(loop.time() - started, 0.0), final=True)
         return summary
+
+    async def _boot_deadline(self, timeout: float) -> None:
+        """Stop the fleet when chargers have not booted ``timeout`` s from now (at once when
+        every one of them has given up), so a fleet that cannot boot ends instead of running."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            waiting = [cp for cp in self.chargers if cp.booted_after is None]
+            if not waiting:
+                return
+            if loop.time() >= deadline or all(cp.gave_up is not None for cp in waiting):
+                break
+            await asyncio.sleep(min(0.2, max(deadline - loop.time(), 0.0)))
+        why = ("gave up (ids unknown to the CSMS)" if all(cp.gave_up for cp in waiting)
+               else f"not booted {timeout:g} s after the ramp")
+        self._line(f"{len(waiting)} of {len(self.chargers)} chargers {why}: stopping",
+                   final=True)
+        self.stop()
 
     async def _ramp(self) -> None:
         gate = asyncio.Semaphore(HANDSHAKE_GATE)
@@ -237,7 +265,8 @@ class Fleet:
             key=options.keys.get(cp_id, options.default_key), profiles=options.profiles,
             ca_file=options.ca_file, cert_file=options.cert_file, key_file=options.key_file,
             backoff=options.backoff, record_events=False, stats=self.stats, gate=gate,
-            meter_start_wh=random.uniform(0, 50_000), security_events=options.security_events)
+            meter_start_wh=random.uniform(0, 50_000), security_events=options.security_events,
+            unknown_id_attempts=options.unknown_id_attempts)
 
     async def _shutdown(self) -> None:
         """Stop running sessions cleanly and disconnect everyone, in parallel."""

@@ -2,7 +2,8 @@
 
 Every event is printed as one plain line as it happens. On a terminal a ``csms-sim>`` prompt is
 shown and redrawn under each event line; from a pipe, commands are read until ``quit`` or end of
-input, which both stop running sessions cleanly and disconnect.
+input, which both stop running sessions cleanly and disconnect. A charger whose id the CSMS
+does not know (HTTP 404, again and again) gives up: one line on stderr, exit status 1.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import threading
 from typing import TextIO
 
-from simulators.charge_point import SimulatedChargePoint, utc_now
+from simulators.charge_point import GaveUp, SimulatedChargePoint, utc_now
 from simulators.commands import USAGE, CommandError, execute, parse
 from simulators.events import Event, EventKind
 from simulators.protocol import format_clock
@@ -75,11 +76,16 @@ def read_lines(stream: TextIO) -> asyncio.Queue[str | None]:
 
 async def run(cp: SimulatedChargePoint, console: Console, lines: asyncio.Queue[str | None],
               *, boot_timeout: float = 30.0) -> int:
-    """Run the charger and its command loop until ``quit`` or end of input; return 0."""
+    """Run the charger and its command loop until ``quit`` or end of input: 0; 1 (and a line
+    on stderr) when the charger gives up because the CSMS does not know its id."""
     cp.on_event = console.event
     await cp.start(wait_boot=False)
     try:
         await cp.wait_booted(boot_timeout)
+    except GaveUp as exc:
+        await cp.close(stop_sessions=False)
+        print(f"csms-sim: {exc}", file=sys.stderr)
+        return 1
     except TimeoutError as exc:
         console.line(f"not booted yet ({exc}); reading commands anyway")
     console.show_prompt()
@@ -89,13 +95,13 @@ async def run(cp: SimulatedChargePoint, console: Console, lines: asyncio.Queue[s
         console.prompt = False
         await cp.close()
         console.line("bye")
-    return 0
+    return 0 if cp.gave_up is None else 1
 
 
 async def _command_loop(
     cp: SimulatedChargePoint, console: Console, lines: asyncio.Queue[str | None]
 ) -> None:
-    while True:
+    while cp.gave_up is None:  # it gave up after the boot wait: nothing left to drive
         raw = await lines.get()
         if raw is None:
             return

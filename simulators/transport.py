@@ -22,6 +22,8 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
+from websockets.exceptions import InvalidStatus
+
 from simulators.model import ChargePointModel
 
 
@@ -110,3 +112,21 @@ class Transport:
             key.touch(mode=0o600)
             key.write_bytes(pems[1])
             context.load_cert_chain(str(chain), str(key))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A failed connection attempt in a few words (``HTTP 404``, ``timed out``, …)."""
+    if isinstance(exc, InvalidStatus):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+def failure_kind(exc: BaseException) -> str:
+    """What a failed handshake means for the security events (SEC Appendix 1)."""
+    if isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403):
+        return "auth"  # the CSMS refused our AuthorizationKey
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "certificate"  # the CSMS's certificate did not verify
+    return "tls" if isinstance(exc, ssl.SSLError) else "network"

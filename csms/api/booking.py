@@ -24,7 +24,7 @@ from csms.api.requests import (
     query_time,
     time_value,
 )
-from csms.booking.service import BookingRequest, Search
+from csms.booking.service import BookingRequest, MoveRequest, Search
 from csms.booking.store import ListFilter
 from csms.domain.identifiers import INT32_MAX
 from csms.domain.money import check_places
@@ -127,6 +127,33 @@ async def cancel_reservation(request: web.Request) -> web.Response:
     return json_response(await request.app[BOOKING].cancel(request[USER], _reservation_id(request)))
 
 
+@routes.patch("/api/v1/reservations/{reservation_id}")
+async def move_reservation(request: web.Request) -> web.Response:
+    """An operator moves a booking that has not started charging: ``start``, ``end``,
+    ``charge_point_id``, ``connector_id`` (any of them; the rest stay). 409 ``slot_taken``,
+    409 ``not_movable``, 422 for a bad window."""
+    operator(request)
+    body = await json_body(request, required=frozenset(), optional=_MOVABLE)
+    if not body:
+        raise ValidationFailed(f"nothing to change: give {', '.join(sorted(_MOVABLE))}")
+    cp_id = body.get("charge_point_id")
+    if "charge_point_id" in body and (not isinstance(cp_id, str) or not 1 <= len(cp_id) <= 48):
+        raise ValidationFailed("charge_point_id must be a charge point's id")
+    to = MoveRequest(
+        start=time_value(body["start"], "start") if "start" in body else None,
+        end=time_value(body["end"], "end") if "end" in body else None,
+        charge_point_id=cp_id,
+        connector_id=(
+            int_field(body, "connector_id", bounds=INT32) if "connector_id" in body else None
+        ),
+    )
+    booking = request.app[BOOKING]
+    return json_response(await booking.move(request[USER], _reservation_id(request), to))
+
+
+_MOVABLE = frozenset({"start", "end", "charge_point_id", "connector_id"})
+
+
 @routes.put("/api/v1/sites/{site_id}/tariff")
 async def put_tariff(request: web.Request) -> web.Response:
     operator(request)
@@ -145,3 +172,12 @@ async def get_tariff(request: web.Request) -> web.Response:
     if stored is None:
         raise NotFound(f"site {site_id} has no tariff")
     return json_response(stored)
+
+
+@routes.delete("/api/v1/sites/{site_id}/tariff")
+async def delete_tariff(request: web.Request) -> web.Response:
+    """The site is no longer offered; 409 ``tariff_in_use`` while live bookings there were
+    priced by it."""
+    operator(request)
+    await tariffs.delete(request.app[POOL], path_id(request, "site_id"))
+    return web.Response(status=204)

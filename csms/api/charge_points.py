@@ -13,6 +13,7 @@ from csms.api.auth import operator
 from csms.api.context import BOOKING, COMMANDS, POOL, SETTINGS
 from csms.api.encoding import json_response
 from csms.api.errors import error_response
+from csms.api.fleet import fleet_filter
 from csms.api.requests import (
     cursor_param,
     json_body,
@@ -22,7 +23,6 @@ from csms.api.requests import (
     parse_int,
     path_text,
     query_flag,
-    query_int,
     reject_nul,
 )
 from csms.errors import NotFound, ValidationFailed
@@ -63,13 +63,16 @@ async def register(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/charge-points")
 async def list_charge_points(request: web.Request) -> web.Response:
+    """A page of chargers by id with their live status and fleet ``state``; ``state``
+    (repeatable or comma-separated), ``site_id`` and ``q`` (id, vendor, model or serial
+    number, without case) narrow it."""
     operator(request)
     limit = limit_param(request)
     rows = await charge_points.list_page(
         request.app[POOL],
         after=cursor_param(request, str),
         limit=limit,
-        site_id=query_int(request, "site_id"),
+        where=fleet_filter(request),
     )
     return json_response(page([_present(row) for row in rows], limit, "id"))
 
@@ -98,18 +101,69 @@ async def list_security_events(request: web.Request) -> web.Response:
     return json_response(page([dataclasses.asdict(row) for row in rows], limit, "id"))
 
 
+@routes.patch("/api/v1/charge-points/{cp_id}")
+async def update_charge_point(request: web.Request) -> web.Response:
+    """Move a charger to another site (``site_id``, null: none) or set its
+    ``registration_status``; 409 ``charge_point_in_use`` when live bookings would be stranded."""
+    operator(request)
+    body = await json_body(
+        request, required=frozenset(), optional=frozenset({"site_id", "registration_status"})
+    )
+    pool, cp_id = request.app[POOL], path_text(request, "cp_id")
+    await charge_points.update(pool, cp_id, service.check_changes(body))
+    return json_response(_present(await charge_points.get(pool, cp_id)))
+
+
+@routes.delete("/api/v1/charge-points/{cp_id}")
+async def delete_charge_point(request: web.Request) -> web.Response:
+    """Remove a charger; its past bookings and transactions stay on record. 409
+    ``charge_point_in_use`` while it has a live booking or an open transaction."""
+    operator(request)
+    await charge_points.delete(request.app[POOL], path_text(request, "cp_id"))
+    return web.Response(status=204)
+
+
+def _connector_id(request: web.Request) -> int:
+    return parse_int(request.match_info["connector_id"], "connector_id", maximum=999)
+
+
+@routes.post("/api/v1/charge-points/{cp_id}/connectors")
+async def add_connector(request: web.Request) -> web.Response:
+    """Register a connector ``{connector_id, connector_type, max_power_kw}``; 201 the charger."""
+    operator(request)
+    body = await json_body(
+        request, required=frozenset({"connector_id", "connector_type", "max_power_kw"})
+    )
+    pool, cp_id = request.app[POOL], path_text(request, "cp_id")
+    await service.add_connector(pool, cp_id, body)
+    return json_response(_present(await charge_points.get(pool, cp_id)), status=201)
+
+
 @routes.patch("/api/v1/charge-points/{cp_id}/connectors/{connector_id}")
 async def update_connector(request: web.Request) -> web.Response:
-    """Take a connector out of service for booking (``{"out_of_service": true}``) or back."""
+    """Change ``out_of_service`` (never offered for booking while true), ``connector_type``
+    or ``max_power_kw``; live bookings keep what they were booked at."""
     operator(request)
-    body = await json_body(request, required=frozenset({"out_of_service"}))
-    if not isinstance(body["out_of_service"], bool):
-        raise ValidationFailed("out_of_service must be true or false")
-    connector_id = parse_int(request.match_info["connector_id"], "connector_id", maximum=999)
-    pool = request.app[POOL]
-    cp_id = path_text(request, "cp_id")
-    await charge_points.set_out_of_service(pool, cp_id, connector_id, body["out_of_service"])
+    body = await json_body(
+        request, required=frozenset(), optional=charge_points.CONNECTOR_UPDATABLE
+    )
+    changes = service.check_connector_changes(body)
+    connector_id = _connector_id(request)
+    pool, cp_id = request.app[POOL], path_text(request, "cp_id")
+    await charge_points.update_connector(pool, cp_id, connector_id, changes)
     return json_response(_present(await charge_points.get(pool, cp_id)))
+
+
+@routes.delete("/api/v1/charge-points/{cp_id}/connectors/{connector_id}")
+async def delete_connector(request: web.Request) -> web.Response:
+    """Remove a connector; 409 ``connector_in_use`` with a live booking or an open
+    transaction on it."""
+    operator(request)
+    connector_id = _connector_id(request)
+    await charge_points.delete_connector(
+        request.app[POOL], path_text(request, "cp_id"), connector_id
+    )
+    return web.Response(status=204)
 
 
 @routes.post("/api/v1/charge-points/{cp_id}/commands/{action}")

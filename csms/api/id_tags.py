@@ -1,4 +1,4 @@
-"""idTags: ``POST/GET /api/v1/id-tags``, ``PATCH /api/v1/id-tags/{id_tag}`` (operators),
+"""idTags: ``POST/GET /api/v1/id-tags``, ``GET/PATCH/DELETE /api/v1/id-tags/{id_tag}`` (operators),
 ``POST/GET /api/v1/me/id-tags`` (drivers).
 
 Drivers register and list their own cards and change nothing on them: unblocking or extending
@@ -104,6 +104,21 @@ async def update_id_tag(request: web.Request) -> web.Response:
         changes["parent_id_tag"] = _id_tag(body, "parent_id_tag")
     row = await id_tags.update(request.app[POOL], path_text(request, "id_tag"), changes)
     return json_response(dict(row))
+
+
+@routes.get("/api/v1/id-tags/{id_tag}")
+async def get_id_tag(request: web.Request) -> web.Response:
+    """One card, found without case."""
+    operator(request)
+    return json_response(dict(await id_tags.get(request.app[POOL], path_text(request, "id_tag"))))
+
+
+@routes.delete("/api/v1/id-tags/{id_tag}")
+async def delete_id_tag(request: web.Request) -> web.Response:
+    """Forget a card: Authorize answers Invalid for it at once; local lists drop it."""
+    operator(request)
+    await id_tags.delete(request.app[POOL], path_text(request, "id_tag"))
+    return web.Response(status=204)
 
 
 @routes.get("/api/v1/id-tags")

@@ -68,6 +68,14 @@ async def operator_page(request: web.Request) -> web.FileResponse:
     return _file(WEB_DIR / "operator.html")
 
 
+@routes.get("/operator/charge-points/{cp_id}")
+async def charger_page(request: web.Request) -> web.FileResponse:
+    """One charger for operators: identity, connectors and their history, configuration,
+    commands, files, local list, security events, message log, bookings and transactions
+    (the page reads the id from its own address; an unknown charger is said so on the page)."""
+    return _file(WEB_DIR / "charger.html")
+
+
 @routes.get("/static/{name}")
 async def asset(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from asyncpg import Range
 
 from csms.booking import store
 from csms.booking.codes import generate_code
@@ -24,10 +25,11 @@ from csms.commands import CommandRouter
 from csms.domain.authorization import driver_group_tag, normalize_id_tag
 from csms.domain.identifiers import INT32_MAX
 from csms.domain.pricing import Quote, quote, quote_to_json
-from csms.domain.tariffs import tariff_to_json
+from csms.domain.tariffs import parse_tariff, tariff_to_json
+from csms.domain.timestamps import format_timestamp
 from csms.domain.windows import WindowRules, check_window
-from csms.errors import Conflict, CsmsError, NotFound
-from csms.store import id_tags, tariffs, transactions
+from csms.errors import Conflict, CsmsError, NotFound, ValidationFailed
+from csms.store import id_tags, sites, tariffs, transactions
 from csms.store.users import User
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,22 @@ class NotCancellable(Conflict):
     """The booking can no longer be cancelled."""
 
     code = "not_cancellable"
+
+
+class NotMovable(Conflict):
+    """The booking can no longer be moved (charging or over), or is being sent to its charger."""
+
+    code = "not_movable"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MoveRequest:
+    """Where an operator moves a booking; None keeps what it has."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    charge_point_id: str | None = None
+    connector_id: int | None = None
 
 
 class ConnectorBooked(Conflict):
@@ -108,7 +126,16 @@ class Booking:
             if key not in quotes:
                 quotes[key] = _quote(connector, search.start, search.end, search.energy_kwh)
             items.append(_connector_json(connector, quotes[key]))
-        return {"start": search.start, "end": search.end, "connectors": items}
+        skipped = await sites.with_problems(self._pool, search.site_id)
+        return {
+            "start": search.start,
+            "end": search.end,
+            "connectors": items,
+            # Sites never offered whatever the window, and why: the operator's to-do list.
+            "unbookable_sites": [
+                {"id": site.id, "name": site.name, "problems": site.problems} for site in skipped
+            ],
+        }
 
     async def book(self, user: User, request: BookingRequest) -> dict[str, Any]:
         """Book a connector for a window; 409 ``slot_taken`` when any part of it is taken."""
@@ -223,6 +250,64 @@ class Booking:
                 "CancelReservation %s at %s failed: %s", booking.id, booking.charge_point_id, error
             )
 
+    async def move(self, user: User, reservation_id: int, to: MoveRequest) -> dict[str, Any]:
+        """An operator moves a booking that has not started charging to another window and/or
+        connector of its site (its code is unique there only), priced again by the tariff it
+        was booked at. Through the one status writer, so the exclusion constraint refuses a
+        taken slot (409 ``slot_taken``) and history records the move. A booking on its
+        charger is cancelled there (CancelReservation) and sent again by the scheduler."""
+        now = self._clock()
+        async with self._pool.acquire() as connection, connection.transaction():
+            booking = await store.get(connection, reservation_id, lock=True)
+            if booking is None or not _visible(booking, user):
+                raise NotFound(f"no reservation {reservation_id}")
+            if booking.status not in (S.BOOKED, S.ACTIVE):
+                raise NotMovable(f"a {booking.status} reservation can no longer be moved")
+            if await store.being_dispatched(connection, reservation_id, now):
+                raise NotMovable("the reservation is being sent to its charger; try again shortly")
+            moved = await self._moved(connection, booking, to, now)
+            if moved is not None:
+                await store.notify(connection, str(reservation_id))
+        if moved is not None:
+            log.info("reservation %s moved by an operator: %s", reservation_id, moved.status_reason)
+            if booking.on_charger:
+                await self._cancel_on_charger(booking)
+        return await self.get(user, reservation_id)
+
+    async def _moved(
+        self, connection: asyncpg.Connection, booking: Reservation, to: MoveRequest, now: datetime
+    ) -> Reservation | None:
+        """The booking moved as ``to`` says (None: it is there already)."""
+        start, end = to.start or booking.start, to.end or booking.end
+        cp_id = to.charge_point_id or booking.charge_point_id
+        connector_id = booking.connector_id if to.connector_id is None else to.connector_id
+        before = (booking.start, booking.end, booking.charge_point_id, booking.connector_id)
+        if (start, end, cp_id, connector_id) == before:
+            return None
+        # A window already under way keeps its start: judged from now on.
+        check_window(start if start != booking.start else max(start, now), end, now, self._rules)
+        connector = await store.lock_connector(connection, cp_id, connector_id)
+        if connector is None:
+            raise NotFound(f"no bookable connector {connector_id} at {cp_id!r}")
+        if connector.site_id != booking.site_id:
+            raise ValidationFailed("a booking moves only between chargers of its own site")
+        price = quote(
+            parse_tariff(booking.tariff), ZoneInfo(booking.timezone), start, end,
+            connector.max_power_kw,
+        )
+        reason = (
+            f"moved by an operator to {cp_id} connector {connector_id}, "
+            f"{format_timestamp(start)} to {format_timestamp(end)}"
+        )
+        return await store.transition(
+            connection, booking.id, S.BOOKED, reason, now, expect=(S.BOOKED, S.ACTIVE),
+            charge_point_id=cp_id, connector_id=connector_id,
+            during=Range(start, end, lower_inc=True, upper_inc=False),
+            price=quote_to_json(price), on_charger=False, dispatched_at=None,
+            dispatch_attempts=0, redispatches=0, next_action_at=max(start - self._lead, now),
+            claimed_until=None,
+        )
+
     async def clear_for_remote_start(
         self, charge_point_id: str, payload: dict[str, Any], *, override: bool
     ) -> None:
@@ -327,6 +412,7 @@ def _connector_json(connector: BookableConnector, price: Quote) -> dict[str, Any
             "id": connector.site_id,
             "name": connector.site_name,
             "timezone": connector.timezone,
+            "problems": [],  # A site with a problem offers nothing (see unbookable_sites).
         },
         "connector_type": connector.connector_type,
         "max_power_kw": float(connector.max_power_kw),  # A measure, not money: a JSON number.

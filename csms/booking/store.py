@@ -206,6 +206,9 @@ _CHANGEABLE = frozenset(
         "cost_breakdown",
         "next_action_at",
         "claimed_until",
+        # A move by an operator: another window, priced again by the booking's own tariff.
+        "during",
+        "price",
     }
 )
 
@@ -268,6 +271,17 @@ async def get(
             f"SELECT {COLUMNS} FROM reservations r WHERE r.id = $1"
             + (" FOR UPDATE" if lock else ""),
             reservation_id,
+        )
+    )
+
+
+async def being_dispatched(
+    connection: asyncpg.Connection, reservation_id: int, now: datetime
+) -> bool:
+    """Whether a scheduler holds the booking right now (it may be asking its charger)."""
+    return bool(
+        await connection.fetchval(
+            "SELECT claimed_until > $2 FROM reservations WHERE id = $1", reservation_id, now
         )
     )
 

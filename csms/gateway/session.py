@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from csms import metrics
 from csms.errors import ChargePointCallError, ChargePointNotConnected, ChargePointTimeout, CsmsError
 from csms.gateway import frames, schemas
 from csms.gateway.frames import ErrorCode
@@ -63,6 +64,16 @@ CALLS_RECEIVED: Counter[str] = Counter()
 CALL_ERRORS_SENT: Counter[str] = Counter()
 CALL_ERRORS_RECEIVED: Counter[str] = Counter()
 _ERROR_CODES = frozenset(code.value for code in ErrorCode)
+#: Our CALLs' round trips (waiting for an earlier call of ours included), by how they ended.
+OCPP_CALL_SECONDS = metrics.histogram(
+    "csms_ocpp_call_duration_seconds",
+    "OCPP CALLs this node sent to charge points, from the call until its answer, by action and "
+    "outcome (result, call_error, timeout, not_connected, error).",
+    ("action", "outcome"),
+)
+_CALL_OUTCOMES: dict[type[CsmsError], str] = {
+    ChargePointCallError: "call_error", ChargePointNotConnected: "not_connected",
+}
 
 Payload = dict[str, Any]
 Handler = Callable[[str, Payload], Awaitable[Payload]]
@@ -293,14 +304,23 @@ class Session:
         """
         if self._call_lock is None:
             self._call_lock = asyncio.Lock()
+        started, outcome = time.monotonic(), "error"
         try:
             async with asyncio.timeout(timeout):
                 async with self._call_lock:
-                    return await self._call_now(action, payload)
+                    answer = await self._call_now(action, payload)
+                    outcome = "result"
+                    return answer
         except TimeoutError:
+            outcome = "timeout"
             raise ChargePointTimeout(
                 f"{self.charge_point_id} did not answer {action} within {timeout:g} s"
             ) from None
+        except (ChargePointCallError, ChargePointNotConnected) as error:
+            outcome = _CALL_OUTCOMES.get(type(error), "error")
+            raise
+        finally:
+            OCPP_CALL_SECONDS.observe(time.monotonic() - started, action, outcome)
 
     async def _call_now(self, action: str, payload: Payload) -> Payload:
         if self._closed:

@@ -16,6 +16,7 @@ from csms.domain.charge_points import (
     check_authorization_key,
     check_charge_point_id,
     check_connectors,
+    parse_power_kw,
 )
 from csms.domain.credentials import AUTHORIZATION_KEY_COST, hash_secret
 from csms.domain.security_profiles import (
@@ -247,3 +248,51 @@ async def remove_authorization_key(pool: asyncpg.Pool, charge_point_id: str) -> 
             )
         await charge_points.set_authorization_key(connection, charge_point_id, None)
     log.warning("%s: AuthorizationKey removed; connections are not authenticated", charge_point_id)
+
+
+def check_changes(body: dict[str, Any]) -> dict[str, Any]:
+    """The checked ``site_id`` (an integer or None: no site) and ``registration_status`` of a
+    PATCH of a charger (absent fields stay absent)."""
+    changes: dict[str, Any] = {}
+    if "site_id" in body:
+        site_id = body["site_id"]
+        if site_id is not None and (type(site_id) is not int or not 0 < site_id < 2**63):
+            raise ValidationFailed("site_id must be a site's id or null")
+        changes["site_id"] = site_id
+    if "registration_status" in body:
+        status = body["registration_status"]
+        if status not in charge_points.REGISTRATION_STATUSES:
+            names = ", ".join(f'"{s}"' for s in charge_points.REGISTRATION_STATUSES)
+            raise ValidationFailed(f"registration_status must be one of {names}")
+        changes["registration_status"] = status
+    if not changes:
+        raise ValidationFailed("nothing to change: give site_id or registration_status")
+    return changes
+
+
+def check_connector_changes(body: dict[str, Any]) -> dict[str, Any]:
+    """The checked fields of a PATCH of a connector (absent fields stay absent)."""
+    changes: dict[str, Any] = {}
+    if "out_of_service" in body:
+        if not isinstance(body["out_of_service"], bool):
+            raise ValidationFailed("out_of_service must be true or false")
+        changes["out_of_service"] = body["out_of_service"]
+    if "connector_type" in body:
+        kind = body["connector_type"]
+        if not isinstance(kind, str) or not 1 <= len(kind) <= 32 or not kind.isprintable():
+            raise ValidationFailed("connector_type must be a name such as Type2, CCS2 or CHAdeMO")
+        changes["connector_type"] = kind
+    if "max_power_kw" in body:
+        changes["max_power_kw"] = parse_power_kw(body["max_power_kw"])
+    if not changes:
+        raise ValidationFailed(
+            "nothing to change: give out_of_service, connector_type or max_power_kw"
+        )
+    return changes
+
+
+async def add_connector(pool: asyncpg.Pool, charge_point_id: str, item: object) -> None:
+    """Register one connector ``{connector_id, connector_type, max_power_kw}``."""
+    [spec] = check_connectors([item])
+    await charge_points.add_connector(pool, charge_point_id, spec)
+    log.info("%s: connector %d registered", charge_point_id, spec.connector_id)

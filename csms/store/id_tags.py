@@ -182,3 +182,22 @@ async def has_group(executor: asyncpg.Pool | asyncpg.Connection, parent_id_tag: 
             parent_id_tag,
         )
     )
+
+
+async def get(pool: asyncpg.Pool, id_tag: str) -> asyncpg.Record:
+    """The card named ``id_tag`` (without case); :class:`NotFound`."""
+    row = await pool.fetchrow(
+        f"SELECT {_COLUMNS} FROM id_tags WHERE lower(id_tag) = lower($1)", id_tag
+    )
+    if row is None:
+        raise NotFound(f"no idTag {id_tag!r}")
+    return row
+
+
+async def delete(pool: asyncpg.Pool, id_tag: str) -> None:
+    """Forget a card (without case): Authorize answers Invalid for it from now on, and local
+    lists drop it as after any change (the trigger leaves a tombstone). Transactions it
+    started keep its name. :class:`NotFound`."""
+    done = await pool.execute("DELETE FROM id_tags WHERE lower(id_tag) = lower($1)", id_tag)
+    if done.endswith(" 0"):
+        raise NotFound(f"no idTag {id_tag!r}")

@@ -1,62 +1,112 @@
-"""Sites: where chargers stand, the time zone their tariffs are written in, and whether their
-bookings' codes go on the chargers' local lists."""
+"""Sites: where chargers stand, the time zone their tariffs are written in, where they are,
+and whether their bookings' codes go on the chargers' local lists."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
-from csms.errors import NotFound
+from csms.domain.sites import UPDATABLE, Site
+from csms.errors import NotFound, SiteInUse
 from csms.store.errors import translated
 
-_COLUMNS = "id, name, timezone, codes_on_local_list, created_at"
+_COLUMNS = """s.id, s.name, s.timezone, s.codes_on_local_list, s.address, s.latitude, s.longitude,
+              EXISTS (SELECT 1 FROM tariffs t WHERE t.site_id = s.id) AS has_tariff, s.created_at"""
 
 
-async def create(
-    pool: asyncpg.Pool, name: str, timezone: str, *, codes_on_local_list: bool = False
-) -> asyncpg.Record:
+def _site(row: asyncpg.Record) -> Site:
+    return Site(**dict(row))
+
+
+async def create(pool: asyncpg.Pool, fields: dict[str, Any]) -> Site:
+    """Store a site of checked ``fields`` (:func:`csms.domain.sites.check_site_fields`;
+    ``name`` and ``timezone`` required)."""
     with translated():
         row = await pool.fetchrow(
-            f"""INSERT INTO sites (name, timezone, codes_on_local_list) VALUES ($1, $2, $3)
-                RETURNING {_COLUMNS}""",
-            name,
-            timezone,
-            codes_on_local_list,
+            f"""WITH s AS (
+                    INSERT INTO sites (name, timezone, codes_on_local_list, address, latitude,
+                                       longitude)
+                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING *)
+                SELECT {_COLUMNS} FROM s""",
+            fields["name"],
+            fields["timezone"],
+            fields.get("codes_on_local_list", False),
+            fields.get("address"),
+            fields.get("latitude"),
+            fields.get("longitude"),
         )
     assert row is not None
-    return row
+    return _site(row)
 
 
-async def get(pool: asyncpg.Pool, site_id: int) -> asyncpg.Record:
-    row = await pool.fetchrow(f"SELECT {_COLUMNS} FROM sites WHERE id = $1", site_id)
+async def get(pool: asyncpg.Pool | asyncpg.Connection, site_id: int) -> Site:
+    row = await pool.fetchrow(f"SELECT {_COLUMNS} FROM sites s WHERE s.id = $1", site_id)
     if row is None:
         raise NotFound(f"no site {site_id}")
-    return row
+    return _site(row)
 
 
-async def update(
-    pool: asyncpg.Pool, site_id: int, *, name: str | None, codes_on_local_list: bool | None
-) -> asyncpg.Record:
-    """Change what is given (None: leave it)."""
+async def update(pool: asyncpg.Pool, site_id: int, changes: dict[str, Any]) -> Site:
+    """Change the checked fields given (a None address or coordinate clears it)."""
+    assert set(changes) <= UPDATABLE, changes
+    # Column names come from UPDATABLE (never from input); values are parameters.
+    assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(changes, start=2))
+    if not assignments:
+        return await get(pool, site_id)
     with translated():
         row = await pool.fetchrow(
-            f"""UPDATE sites SET name = COALESCE($2, name),
-                       codes_on_local_list = COALESCE($3, codes_on_local_list)
-                WHERE id = $1 RETURNING {_COLUMNS}""",
+            f"""WITH s AS (UPDATE sites SET {assignments} WHERE id = $1 RETURNING *)
+                SELECT {_COLUMNS} FROM s""",
             site_id,
-            name,
-            codes_on_local_list,
+            *changes.values(),
         )
     if row is None:
         raise NotFound(f"no site {site_id}")
-    return row
+    return _site(row)
 
 
-async def list_page(pool: asyncpg.Pool, *, after: int | None, limit: int) -> list[asyncpg.Record]:
-    return list(
-        await pool.fetch(
-            f"""SELECT {_COLUMNS} FROM sites
-                WHERE ($1::bigint IS NULL OR id > $1) ORDER BY id LIMIT $2""",
-            after,
-            limit,
+async def delete(pool: asyncpg.Pool, site_id: int) -> None:
+    """Remove a site and its tariff; :class:`SiteInUse` while charge points stand there.
+
+    Past bookings keep its id. A charger registered there meanwhile makes the delete fail on
+    its foreign key, which says the same."""
+    async with pool.acquire() as connection, connection.transaction():
+        chargers = await connection.fetchval(
+            "SELECT count(*) FROM charge_points WHERE site_id = $1", site_id
         )
+        if chargers:
+            raise SiteInUse(
+                f"{chargers} charge point(s) stand at site {site_id}: move or remove them first"
+            )
+        try:
+            done = await connection.execute("DELETE FROM sites WHERE id = $1", site_id)
+        except asyncpg.ForeignKeyViolationError:
+            raise SiteInUse(f"charge points stand at site {site_id}") from None
+    if done.endswith(" 0"):
+        raise NotFound(f"no site {site_id}")
+
+
+async def list_page(pool: asyncpg.Pool, *, after: int | None, limit: int) -> list[Site]:
+    rows = await pool.fetch(
+        f"""SELECT {_COLUMNS} FROM sites s
+            WHERE ($1::bigint IS NULL OR s.id > $1) ORDER BY s.id LIMIT $2""",
+        after,
+        limit,
     )
+    return [_site(row) for row in rows]
+
+
+async def with_problems(
+    pool: asyncpg.Pool, site_id: int | None, *, limit: int = 100
+) -> list[Site]:
+    """Sites that cannot be booked (no tariff), ``site_id`` only when given."""
+    rows = await pool.fetch(
+        f"""SELECT {_COLUMNS} FROM sites s
+            WHERE ($1::bigint IS NULL OR s.id = $1)
+              AND NOT EXISTS (SELECT 1 FROM tariffs t WHERE t.site_id = s.id)
+            ORDER BY s.id LIMIT $2""",
+        site_id,
+        limit,
+    )
+    return [_site(row) for row in rows]

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from csms.domain.tariffs import Tariff, parse_tariff, tariff_to_json
-from csms.errors import NotFound
+from csms.errors import NotFound, TariffInUse
 
 
 async def put(pool: asyncpg.Pool, site_id: int, tariff: Tariff) -> dict[str, Any]:
@@ -62,3 +62,30 @@ async def get_json(pool: asyncpg.Pool, site_id: int) -> dict[str, Any] | None:
     if row is None:
         return None
     return {"site_id": site_id, **tariff_to_json(from_row(row)), "updated_at": row["updated_at"]}
+
+
+async def delete(pool: asyncpg.Pool, site_id: int) -> None:
+    """Remove the site's tariff: the site is no longer offered for booking.
+
+    :class:`TariffInUse` while live bookings at the site were priced by it (each keeps a copy,
+    but an operator removing the price of bookings still to come is most likely a mistake:
+    cancel or move them first). :class:`NotFound` when the site has no tariff."""
+    async with pool.acquire() as connection, connection.transaction():
+        # Locking the tariff row first: a booking made meanwhile read it (its connector lock
+        # is taken before), or it waits and then finds no tariff.
+        exists = await connection.fetchval(
+            "SELECT true FROM tariffs WHERE site_id = $1 FOR UPDATE", site_id
+        )
+        if not exists:
+            raise NotFound(f"site {site_id} has no tariff")
+        live = await connection.fetchval(
+            """SELECT count(*) FROM reservations
+               WHERE site_id = $1 AND status IN ('booked', 'active', 'charging')""",
+            site_id,
+        )
+        if live:
+            raise TariffInUse(
+                f"{live} live booking(s) at site {site_id} were priced by this tariff: "
+                "cancel them or let them end first"
+            )
+        await connection.execute("DELETE FROM tariffs WHERE site_id = $1", site_id)

@@ -362,3 +362,32 @@ export function setMessage(element, text) {
 }
 
 export const $ = (selector, root = document) => root.querySelector(selector);
+
+// ---- Confirmation: a <dialog> the page holds (never window.confirm) -------------------------
+
+// Ask before a destructive action. `dialog` holds a form[method=dialog] with #confirm-text and
+// #confirm-yes; resolves true only when the person presses the yes button (Escape, the other
+// button or closing it: false). Focus goes back to where it was.
+export function confirmDialog(dialog, text, yesLabel) {
+  const before = document.activeElement;
+  $("#confirm-text", dialog).textContent = text;
+  $("#confirm-yes", dialog).textContent = yesLabel;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      if (before && before.focus) before.focus();
+      resolve(dialog.returnValue === "yes");
+    }, { once: true });
+    dialog.showModal();
+    $("#confirm-no", dialog).focus();
+  });
+}
+
+// A debounced call: `wait` ms after the last call, `fn` runs once with the last arguments.
+export function debounce(fn, wait) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), wait);
+  };
+}

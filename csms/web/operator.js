@@ -1,12 +1,18 @@
-// The operator's dashboard: chargers with their online flag and live connector status, a
-// timeline of today's bookings per connector, recent transactions, and remote commands.
+// The operator's console: the fleet as a paged, filtered list (state, site, text; the server
+// pages and filters, so 10,000 chargers never reach the DOM), counts per state, an alerts
+// panel, live connector status and today's bookings for the chargers shown, remote commands,
+// recent transactions, and (manage.js) the forms for sites, tariffs, cards and bookings.
 import {
-  $, Client, LiveEvents, formatDateTime, formatKwh, formatTime, formatWindow, h, isoDate,
-  nextDay, plainMessage, setMessage, show, wallClock, zonedInstant,
+  $, Client, LiveEvents, confirmDialog, debounce, formatDateTime, formatKwh, formatTime,
+  formatWindow, h, isoDate, nextDay, plainMessage, setMessage, show, wallClock, zonedInstant,
 } from "./api.js";
+import { Manage } from "./manage.js";
 
 const EXPIRED = "Your session expired. Please sign in again.";
 const DAY_MS = 86400000;
+const PAGE_SIZE = 50;
+const ALERTS_PAGE = 20;
+const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 const client = new Client("csms.operator", { onUnauthenticated: () => showAuth(EXPIRED) });
 const live = new LiveEvents(client, {
@@ -15,25 +21,37 @@ const live = new LiveEvents(client, {
   charge_point: (data) => onChargePoint(data),
   reservation: (data) => onReservation(data),
 }, showLiveState);
+const dialog = $("#confirm-dialog");
+const confirm = (text, yes) => confirmDialog(dialog, text, yes);
+const manage = new Manage(client, confirm, { sitesChanged: () => onSitesChanged() });
 
 let sites = new Map();
-let chargers = new Map(); // id → charge point as the API gives it (connectors[] kept current)
-let bookings = new Map(); // id → reservation overlapping today (in its charger's zone)
+let chargers = new Map(); // id → charge point of the page shown (connectors[] kept current)
+let bookings = new Map(); // id → reservation around today (for the timelines)
 let transactions = [];
-let views = new Map(); // charger id → {badge, status, cells: Map, timelines: Map}
+let views = new Map(); // charger id → {article, badge, state, status, cells, timelines, lists}
 let opened = 0;
 let txTimer = null;
-let reloadTimer = null;
+// The list: its filter, the cursors of the pages seen (to go back), and a request counter so
+// that only the answer to the newest request is shown.
+const filter = { state: "", siteId: "", q: "" };
+let cursors = [null];
+let pageIndex = 0;
+let nextCursor = null;
+let listRequest = 0;
+let alertsCursor = null;
 
-// Colours follow the connector: reserved is amber, in use is blue, free is green.
 const CONNECTOR_TONES = {
   Available: "go", Preparing: "info", Charging: "info", SuspendedEV: "info", SuspendedEVSE: "info",
   Finishing: "info", Reserved: "warn", Unavailable: "off", Faulted: "bad",
 };
+const STATE_TONES = { online: "go", offline: "off", faulted: "bad", charging: "info", reserved: "warn" };
+const STATE_LABELS = { online: "Online", offline: "Offline", faulted: "Faulted", charging: "Charging", reserved: "Reserved" };
 const BOOKING_TONES = {
   booked: "done", active: "warn", charging: "info", completed: "off", expired: "off", failed: "bad",
   cancelled: "off",
 };
+const ALERT_LABELS = { faulted: "Faulted", offline: "Offline", booking_failed: "Booking failed" };
 
 // ---- signing in ---------------------------------------------------------------------------
 
@@ -93,6 +111,7 @@ async function enterApp() {
   $("#chargers-title").focus({ preventScroll: true });
   opened = 0;
   live.start();
+  manage.loadRest().catch(() => { /* each form says what failed when used */ });
 }
 
 async function signOut() {
@@ -103,27 +122,69 @@ async function signOut() {
 // ---- loading ------------------------------------------------------------------------------
 
 async function loadAll() {
-  await loadChargers(); // First: a 403 here means "not an operator" before anything else runs.
-  await Promise.all([loadSites(), loadBookings(), loadTransactions()]);
+  await fetchPage(); // First: a 403 here means "not an operator" before anything else runs.
+  await Promise.all([loadSites(), loadSummary(), loadAlerts(), loadBookings(), loadTransactions()]);
 }
 
 async function loadSites() {
-  const items = await client.all("/api/v1/sites?limit=500");
+  const items = await client.all("/api/v1/sites?limit=500", { maxPages: 20 });
   sites = new Map(items.map((s) => [s.id, s]));
+  manage.showSites([...sites.values()]);
+  fillSiteFilter();
 }
 
-async function loadChargers() {
-  const items = await client.all("/api/v1/charge-points?limit=500");
-  chargers = new Map(items.map((c) => [c.id, c]));
+function fillSiteFilter() {
+  const select = $("#site-filter");
+  const chosen = select.value;
+  select.replaceChildren(h("option", { value: "" }, "All sites"),
+    ...[...sites.values()].map((s) => h("option", { value: String(s.id) }, s.name)));
+  select.value = sites.has(Number(chosen)) ? chosen : "";
+  if (select.value !== chosen) filter.siteId = "";
+}
+
+function filterQuery({ withState = true } = {}) {
+  const parts = [];
+  if (withState && filter.state) parts.push(`state=${filter.state}`);
+  if (filter.siteId) parts.push(`site_id=${encodeURIComponent(filter.siteId)}`);
+  if (filter.q) parts.push(`q=${encodeURIComponent(filter.q)}`);
+  return parts.join("&");
+}
+
+function pageQuery(cursor = cursors[pageIndex]) {
+  const query = [`limit=${PAGE_SIZE}`, filterQuery()].filter(Boolean);
+  if (cursor) query.push(`cursor=${encodeURIComponent(cursor)}`);
+  return "/api/v1/charge-points?" + query.join("&");
+}
+
+// Fetch the page shown; false when a newer request overtook this one.
+async function fetchPage() {
+  const mine = ++listRequest;
+  const answer = await client.request("GET", pageQuery());
+  if (mine !== listRequest) return false;
+  chargers = new Map(answer.items.map((c) => [c.id, c]));
+  nextCursor = answer.next_cursor;
+  return true;
+}
+
+async function loadSummary() {
+  const query = filterQuery({ withState: false });
+  const summary = await client.request("GET", "/api/v1/charge-points/summary" + (query ? "?" + query : ""));
+  for (const element of document.querySelectorAll("[data-count]")) {
+    const key = element.dataset.count;
+    element.textContent = String(key === "total" ? summary.total : summary.by_state[key]);
+  }
+  const online = summary.total - summary.by_state.offline;
+  $("#chargers-summary").textContent =
+    `${summary.total} ${summary.total === 1 ? "charger" : "chargers"}, ${online} online`;
 }
 
 async function loadBookings() {
-  // Newest first by creation; a booking for today was made at most ~31 days ago.
-  const oldest = Date.now() - 32 * DAY_MS;
-  const items = await client.all("/api/v1/reservations?all=true&limit=500", {
-    maxPages: 6,
-    enough: (page) => page.some((r) => Date.parse(r.created_at) < oldest),
-  });
+  // The timelines show today in each charger's zone: whatever overlaps a day either side.
+  const from = new Date(Date.now() - DAY_MS).toISOString();
+  const to = new Date(Date.now() + 2 * DAY_MS).toISOString();
+  const items = await client.all(
+    `/api/v1/reservations?all=true&limit=500&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
+    { maxPages: 4 });
   bookings = new Map(items.filter(overlapsToday).map((r) => [r.id, r]));
 }
 
@@ -144,51 +205,68 @@ function today(zone) {
 }
 
 function overlapsToday(r) {
-  const day = today(zoneOf(r.charge_point_id));
+  const day = today(r.timezone || zoneOf(r.charge_point_id));
   return Date.parse(r.start) < day.end && Date.parse(r.end) > day.start;
 }
 
-// ---- chargers -----------------------------------------------------------------------------
+// ---- the list -----------------------------------------------------------------------------
+
+// Apply the filter or page the user chose: fetch, then show (the newest answer only).
+async function showPage() {
+  const list = $("#chargers");
+  list.dataset.loading = "true";
+  try {
+    if (!(await fetchPage())) return;
+    setMessage($("#chargers-error"), "");
+    renderChargers();
+  } catch (failure) {
+    if (failure.status !== 401) setMessage($("#chargers-error"), plainMessage(failure));
+  } finally {
+    delete list.dataset.loading;
+  }
+}
+
+function refilter() {
+  cursors = [null];
+  pageIndex = 0;
+  showPage();
+  loadSummary().catch(() => { /* the counts stay as they were */ });
+}
 
 function renderChargers() {
-  const list = [...chargers.values()];
   views = new Map();
-  const cards = list.map(chargerCard);
-  $("#chargers").replaceChildren(...cards);
-  if (!list.length) $("#chargers").append(h("p", { class: "hint" }, "No chargers registered yet."));
-  applyFilter();
-}
-
-function renderSummary() {
-  const list = [...chargers.values()];
-  const online = list.filter((c) => c.online).length;
-  const shown = [...views.values()].filter((v) => v.article && !v.article.hidden).length;
-  const filtered = shown < list.length ? ` (${shown} shown)` : "";
-  $("#chargers-summary").textContent = `${list.length} ${list.length === 1 ? "charger" : "chargers"}, ${online} online${filtered}`;
-}
-
-function applyFilter() {
-  const words = $("#charger-filter").value.trim().toLowerCase().split(/\s+/).filter(Boolean);
-  for (const [id, view] of views) {
-    const charger = chargers.get(id);
-    const site = charger && charger.site_id != null ? sites.get(charger.site_id) : null;
-    const text = `${id} ${site ? site.name : ""}`.toLowerCase();
-    view.article.hidden = !words.every((w) => text.includes(w));
+  const cards = [...chargers.values()].map(chargerCard);
+  const list = $("#chargers");
+  list.replaceChildren(...cards);
+  if (!cards.length) {
+    const filtered = filter.state || filter.siteId || filter.q;
+    list.append(h("p", { class: "hint", "data-role": "empty" },
+      filtered ? "No charger matches this filter." : "No chargers registered yet."));
   }
-  renderSummary();
+  list.dataset.query = pageQuery();
+  // How long the first screen took, for anyone measuring (performance.getEntriesByName).
+  if (!performance.getEntriesByName("chargers-rendered").length) performance.mark("chargers-rendered");
+  $("#page-prev").disabled = pageIndex === 0;
+  $("#page-next").disabled = !nextCursor;
+  const first = pageIndex * PAGE_SIZE + 1;
+  $("#page-label").textContent = cards.length
+    ? `Page ${pageIndex + 1}: chargers ${first}–${first + cards.length - 1}` : "";
 }
 
 function chargerCard(charger) {
   const zone = zoneOf(charger.id);
   const site = charger.site_id != null ? sites.get(charger.site_id) : null;
   const badge = h("span", { class: "badge", "data-role": "online" });
+  const state = h("span", { class: "badge", "data-role": "state" });
   const status = h("span", { class: "charger-status" });
-  const view = { article: null, badge, status, cells: new Map(), timelines: new Map(), lists: new Map() };
+  const view = { article: null, badge, state, status, cells: new Map(), timelines: new Map(), lists: new Map() };
   views.set(charger.id, view);
   const slug = charger.id.replace(/[^A-Za-z0-9_-]/g, "_");
   const connectors = charger.connectors.filter((c) => c.connector_id > 0);
   const article = h("article", { class: "card charger", dataset: { chargePoint: charger.id }, "aria-labelledby": `cp-${slug}` },
-    h("div", { class: "card-head" }, h("h3", { id: `cp-${slug}` }, charger.id), badge),
+    h("div", { class: "card-head" },
+      h("h3", { id: `cp-${slug}` }, h("a", { href: `/operator/charge-points/${encodeURIComponent(charger.id)}` }, charger.id)),
+      h("span", { class: "badges" }, state, badge)),
     h("p", { class: "charger-meta" },
       [site ? site.name : "No site", `${zone} time`, charger.vendor && `${charger.vendor} ${charger.model || ""}`.trim()]
         .filter(Boolean).join(" · "), " · ", status),
@@ -196,6 +274,7 @@ function chargerCard(charger) {
     commandPanel(charger, connectors, slug));
   view.article = article;
   paintOnline(charger);
+  paintState(charger);
   paintChargerStatus(charger);
   return article;
 }
@@ -226,6 +305,14 @@ function paintOnline(charger) {
   view.badge.className = `badge ${charger.online ? "tone-go" : "tone-off"}`;
   view.article.dataset.online = String(Boolean(charger.online));
   for (const cell of view.cells.values()) cell.title = charger.online ? "" : "last status reported before the charger went offline";
+}
+
+function paintState(charger) {
+  const view = views.get(charger.id);
+  if (!view) return;
+  view.state.textContent = STATE_LABELS[charger.state] || charger.state;
+  view.state.className = `badge state tone-${STATE_TONES[charger.state] || "off"}`;
+  view.article.dataset.state = charger.state;
 }
 
 function paintChargerStatus(charger) {
@@ -269,7 +356,7 @@ function paintTimeline(chargePointId, connectorId, zone = zoneOf(chargePointId))
     const label = `${formatTime(r.start, zone)}–${formatTime(r.end, zone)} ${r.status}`;
     return h("span", {
       class: `block tone-${BOOKING_TONES[r.status] || "off"}`,
-      style: null, title: `#${r.id} ${label}`, dataset: { id: String(r.id), left: left.toFixed(3), width: width.toFixed(3) },
+      title: `#${r.id} ${label}`, dataset: { id: String(r.id), left: left.toFixed(3), width: width.toFixed(3) },
     }, width >= 9 ? r.status : "");
   });
   const now = h("span", { class: "now", dataset: { left: (((Date.now() - day.start) / span) * 100).toFixed(3) } });
@@ -287,6 +374,28 @@ function paintTimeline(chargePointId, connectorId, zone = zoneOf(chargePointId))
     : [h("li", { class: "hint" }, "No bookings today.")]));
 }
 
+// ---- alerts -------------------------------------------------------------------------------
+
+async function loadAlerts(more = false) {
+  const cursor = more && alertsCursor ? `&cursor=${encodeURIComponent(alertsCursor)}` : "";
+  const answer = await client.request("GET", `/api/v1/alerts?limit=${ALERTS_PAGE}${cursor}`);
+  alertsCursor = answer.next_cursor;
+  const items = answer.items.map(alertItem);
+  if (more) $("#alerts").append(...items);
+  else $("#alerts").replaceChildren(...items);
+  show($("#alerts-empty"), !more && items.length === 0);
+  show($("#alerts-more"), Boolean(alertsCursor));
+}
+
+function alertItem(alert) {
+  const where = alert.connector_id ? ` connector ${alert.connector_id}` : "";
+  return h("li", { class: `alert kind-${alert.kind}`, dataset: { kind: alert.kind, chargePoint: alert.charge_point_id } },
+    h("span", { class: `badge tone-${alert.kind === "offline" ? "off" : "bad"}` }, ALERT_LABELS[alert.kind] || alert.kind),
+    " ", h("a", { href: `/operator/charge-points/${encodeURIComponent(alert.charge_point_id)}` }, alert.charge_point_id),
+    where, " — ", alert.message, " ",
+    h("time", { datetime: alert.since, class: "hint" }, `since ${formatDateTime(alert.since, BROWSER_ZONE)}`));
+}
+
 // ---- commands -----------------------------------------------------------------------------
 
 function commandPanel(charger, connectors, slug) {
@@ -295,7 +404,7 @@ function commandPanel(charger, connectors, slug) {
     h("option", { value: "0" }, "Whole charger (0)"));
   const idTag = h("input", { id: `cmd-tag-${slug}`, type: "text", maxlength: "20", autocomplete: "off", placeholder: "e.g. CARD-1" });
   const answer = h("p", { class: "answer", role: "status", "aria-live": "polite", hidden: true });
-  const run = (label, build) => async (event) => {
+  const run = (label, build, ask) => async (event) => {
     const button = event.currentTarget;
     const connectorId = Number(connectorSelect.value);
     let request;
@@ -303,6 +412,10 @@ function commandPanel(charger, connectors, slug) {
       request = await build(connectorId, idTag.value.trim());
     } catch (failure) {
       report(answer, `${label}: ${failure instanceof Error && !failure.status ? failure.message : plainMessage(failure)}`, false);
+      return;
+    }
+    if (ask && !(await confirm(ask, label))) {
+      report(answer, `${label}: not sent.`, null);
       return;
     }
     button.disabled = true;
@@ -338,14 +451,15 @@ function commandPanel(charger, connectors, slug) {
       return { action: "RemoteStopTransaction", payload: { transactionId: running[0].id } };
     }],
     ["Soft reset", () => ({ action: "Reset", payload: { type: "Soft" } })],
-    ["Hard reset", () => ({ action: "Reset", payload: { type: "Hard" } })],
+    ["Hard reset", () => ({ action: "Reset", payload: { type: "Hard" } }),
+      `Hard reset ${charger.id}? It restarts at once and any charging session on it stops.`],
   ];
   return h("details", { class: "commands" },
     h("summary", {}, `Commands for ${charger.id}`),
     h("div", { class: "command-grid" },
       h("div", {}, h("label", { for: connectorSelect.id }, "Connector"), connectorSelect),
       h("div", {}, h("label", { for: idTag.id }, "ID tag (for start charging)"), idTag),
-      buttons.map(([label, build]) => h("button", { type: "button", class: "small", onclick: run(label, build) }, label))),
+      buttons.map(([label, build, ask]) => h("button", { type: "button", class: "small", onclick: run(label, build, ask) }, label))),
     answer);
 }
 
@@ -400,12 +514,31 @@ async function onLiveOpen() {
   } catch (failure) { /* 401 handled by the client; otherwise keep what is shown */ }
 }
 
-function onConnector(event) {
-  const charger = chargers.get(event.charge_point_id);
-  if (!charger) {
-    reloadChargersSoon();
-    return;
+// A change anywhere in the fleet moves the counts and maybe the alerts; the chargers shown get
+// their state again (in place: an open command panel and its answer stay).
+const refreshOverview = debounce(async () => {
+  try {
+    await Promise.all([loadSummary(), loadAlerts(), refreshShownStates()]);
+  } catch (failure) { /* the next event tries again */ }
+}, 600);
+
+async function refreshShownStates() {
+  if (!chargers.size) return;
+  const answer = await client.request("GET", pageQuery());
+  for (const fresh of answer.items) {
+    const shown = chargers.get(fresh.id);
+    if (!shown) continue;
+    shown.state = fresh.state;
+    shown.online = fresh.online;
+    paintState(shown);
+    paintOnline(shown);
   }
+}
+
+function onConnector(event) {
+  refreshOverview();
+  const charger = chargers.get(event.charge_point_id);
+  if (!charger) return; // not on the page shown
   const state = { status: event.status, error_code: event.error_code, status_at: event.status_at };
   if (event.connector_id === 0) { // The charger as a whole.
     Object.assign(charger, state);
@@ -413,10 +546,7 @@ function onConnector(event) {
     return;
   }
   const connector = charger.connectors.find((c) => c.connector_id === event.connector_id);
-  if (!connector) { // A connector the charger reports but nobody registered: show it.
-    reloadChargersSoon();
-    return;
-  }
+  if (!connector) return; // reported but never registered: the detail page shows it
   const changed = connector.status !== event.status;
   Object.assign(connector, state);
   paintConnector(charger.id, connector, changed);
@@ -427,18 +557,18 @@ function onConnector(event) {
 }
 
 function onChargePoint(event) {
+  refreshOverview();
   const charger = chargers.get(event.charge_point_id);
-  if (!charger) {
-    reloadChargersSoon();
-    return;
-  }
+  if (!charger) return;
   charger.online = event.online;
   paintOnline(charger);
-  renderSummary();
   announce(`${charger.id} is ${event.online ? "online" : "offline"}`);
 }
 
 async function onReservation(event) {
+  manage.bookingChanged(event);
+  if (event.status === "failed") refreshOverview();
+  if (!chargers.has(event.charge_point_id)) return;
   const before = bookings.get(event.id);
   let reservation;
   try {
@@ -455,14 +585,11 @@ async function onReservation(event) {
   if (["charging", "completed"].includes(reservation.status)) refreshTransactionsSoon();
 }
 
-function reloadChargersSoon() {
-  clearTimeout(reloadTimer);
-  reloadTimer = setTimeout(async () => {
-    try {
-      await Promise.all([loadChargers(), loadSites()]);
-      renderChargers();
-    } catch (failure) { /* keep what is shown */ }
-  }, 500);
+async function onSitesChanged() {
+  try {
+    await loadSites();
+    renderChargers();
+  } catch (failure) { /* keep what is shown */ }
 }
 
 // Keep the "now" line and the day's timelines current.
@@ -484,9 +611,43 @@ function showLiveState(state) {
   badge.title = state === "live" ? "Updates arrive as they happen" : "Live updates are paused";
 }
 
+// ---- wiring -------------------------------------------------------------------------------
+
+for (const chip of document.querySelectorAll(".state-filter .chip")) {
+  chip.addEventListener("click", () => {
+    filter.state = chip.dataset.state;
+    for (const other of document.querySelectorAll(".state-filter .chip")) {
+      other.setAttribute("aria-pressed", String(other === chip));
+    }
+    refilter();
+  });
+}
+$("#site-filter").addEventListener("change", (event) => {
+  filter.siteId = event.currentTarget.value;
+  refilter();
+});
+const onText = debounce(() => {
+  const q = $("#charger-filter").value.trim();
+  if (q === filter.q) return;
+  filter.q = q;
+  refilter();
+}, 100);
+$("#charger-filter").addEventListener("input", onText);
+$("#page-next").addEventListener("click", () => {
+  if (!nextCursor) return;
+  cursors = cursors.slice(0, pageIndex + 1).concat([nextCursor]);
+  pageIndex += 1;
+  showPage();
+});
+$("#page-prev").addEventListener("click", () => {
+  if (pageIndex === 0) return;
+  pageIndex -= 1;
+  showPage();
+});
+$("#alerts-more").addEventListener("click", () => loadAlerts(true).catch(() => {}));
+$("#alerts-refresh").addEventListener("click", () => loadAlerts().catch(() => {}));
 $("#auth-form").addEventListener("submit", onAuthSubmit);
 $("#sign-out").addEventListener("click", signOut);
-$("#charger-filter").addEventListener("input", applyFilter);
 $("#tx-refresh").addEventListener("click", async () => {
   try {
     await loadTransactions();
@@ -496,4 +657,3 @@ $("#tx-refresh").addEventListener("click", async () => {
 
 if (client.token) enterApp();
 else showAuth();
-

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from csms import metrics
 from csms.booking import schedule, store
 from csms.booking.dispatch import (
     CHARGING_GRACE,
@@ -47,6 +48,24 @@ log = logging.getLogger(__name__)
 _BATCH = 100
 _MAX_MOVES = 5
 _RESERVE_NOW_ANSWERS = {o.value: o for o in DispatchOutcome}
+#: The charger's status, as it said it; what else can come of the call, in snake case.
+_RESERVE_NOW_LABELS = {
+    DispatchOutcome.TIMEOUT: "timeout",
+    DispatchOutcome.NOT_CONNECTED: "not_connected",
+    DispatchOutcome.CALL_ERROR: "error",
+}
+RESERVE_NOW = metrics.counter(
+    "csms_reserve_now_total",
+    "Bookings this node's scheduler tried to put on their charger with ReserveNow, by outcome: "
+    "the charger's status (Accepted, Occupied, Faulted, Unavailable, Rejected), timeout, "
+    "not_connected or error (a CALLERROR).",
+    ("status",),
+)
+LAG_SECONDS = metrics.histogram(
+    "csms_scheduler_lag_seconds",
+    "How late this node's scheduler began a pass after the due time it slept until.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 
 
 class Scheduler:
@@ -70,6 +89,8 @@ class Scheduler:
         self._settle = settle
         self._wake = asyncio.Event()
         self._asking: dict[str, asyncio.Future[list[str]]] = {}
+        #: When the booking due next was due, while the scheduler sleeps until it (the lag).
+        self._awaited: datetime | None = None
 
     def wake(self, *_: object) -> None:
         self._wake.set()
@@ -102,9 +123,13 @@ class Scheduler:
             log.exception("scheduler pass failed; trying again")
             return self._poll
         if due is None:
+            self._awaited = None
             return self._poll
         # Wake when the next window opens, not up to a poll interval after it.
-        return min(self._poll, max((due - self._clock()).total_seconds(), 0.0))
+        wait = (due - self._clock()).total_seconds()
+        if wait > 0:  # (A timer may fire a little early: then ``due`` is awaited still.)
+            self._awaited = due if wait <= self._poll else None
+        return min(self._poll, max(wait, 0.0))
 
     async def _sleep(self, seconds: float) -> None:
         await woken_or_after(self._wake, seconds)
@@ -112,6 +137,9 @@ class Scheduler:
     async def run_once(self) -> int:
         """Handle everything due now; return how many bookings were handled."""
         now = self._clock()
+        if self._awaited is not None and now >= self._awaited:
+            LAG_SECONDS.observe((now - self._awaited).total_seconds())
+            self._awaited = None
         lease = now + timedelta(seconds=2 * self._call_timeout + 30)
         due = await schedule.claim_due(self._pool, now, lease, _BATCH)
         await asyncio.gather(*(self._handle(booking) for booking in due))
@@ -163,6 +191,8 @@ class Scheduler:
 
     async def _dispatch(self, booking: Reservation, moves: int) -> None:
         outcome = await self._send(booking)
+        if outcome is not DispatchOutcome.NO_RESERVATION_PROFILE:
+            RESERVE_NOW.inc(_RESERVE_NOW_LABELS.get(outcome, outcome.value))
         now = self._clock()
         decision = decide_dispatch(outcome, now, booking.end, self._retry_interval)
         log.info(

@@ -53,6 +53,8 @@ class WorkerState:
     running: bool = False
     #: Every failure since start.
     failures: int = 0
+    #: Starts after a failure (a failure while stopping is not followed by one).
+    restarts: int = 0
     #: Failures since the last stable run, and those of them not caused by the database.
     failures_in_a_row: int = 0
     faults_in_a_row: int = 0
@@ -100,7 +102,11 @@ class Supervisor:
 
     async def _keep_running(self, name: str, work: Work) -> None:
         state = self.states[name]
+        first = True
         while True:
+            if not first:
+                state.restarts += 1
+            first = False
             started = self._monotonic()
             state.running = True
             try:

@@ -27,6 +27,8 @@ from tests.world import TARIFF
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request
 
+    from simulators import SimulatedChargePoint
+
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
     "--no-sandbox",
@@ -216,3 +218,26 @@ async def make_site(csms: CsmsProcess) -> Callable[..., Awaitable[Site]]:
 
 def unique_email(prefix: str = "driver") -> str:
     return f"{prefix}-{os.getpid()}-{next(_names)}-{time.monotonic_ns() % 10**9}@example.com"
+
+
+@pytest.fixture
+async def simulated_charger(
+    csms: CsmsProcess,
+) -> AsyncIterator[Callable[..., Awaitable[SimulatedChargePoint]]]:
+    """``await simulated_charger(site)``: the site's charger, a real csms-sim, connected and
+    booted (closed after the test)."""
+    from simulators import SimulatedChargePoint as Simulator
+    from simulators.charge_point import Backoff
+
+    started: list[SimulatedChargePoint] = []
+
+    async def connect(site: Site, connectors: int = 2) -> SimulatedChargePoint:
+        charger = Simulator(csms.ocpp_url, site.cp_id, connectors=connectors,
+                            backoff=Backoff(0.05, 0.5))
+        started.append(charger)
+        await charger.start(timeout=15)
+        return charger
+
+    yield connect
+    for charger in started:
+        await charger.close()

@@ -35,8 +35,10 @@ class FakeCsms:
         self, *, keys: dict[str, str] | None = None, interval: int = 60,
         tls: ssl.SSLContext | None = None, answer_delay: float = 0.0,
         subprotocol: bool = True, tls_also: ssl.SSLContext | None = None,
+        known: set[str] | None = None,
     ) -> None:
         self.keys = keys  # charger id → AuthorizationKey; None = no auth
+        self.known = known  # the charger ids it admits (others: HTTP 404); None = every one
         self.interval = interval
         self.tls = tls
         self.tls_also = tls_also  # a second, TLS listener beside the plain one (tls_url)
@@ -93,6 +95,8 @@ class FakeCsms:
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         cp_id = request.path.rsplit("/", 1)[-1]
         self.handshakes.append((cp_id, request.headers))
+        if self.known is not None and cp_id not in self.known:
+            return connection.respond(HTTPStatus.NOT_FOUND, "unknown charge point\n")
         if self.keys is None:
             return None
         expected = base64.b64encode(f"{cp_id}:{self.keys.get(cp_id)}".encode()).decode()

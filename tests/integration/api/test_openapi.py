@@ -23,7 +23,10 @@ from tests.conftest import ServerHandle
 from tests.openapi_contract import DOCUMENT_PATH, METHODS, Contract, contract
 
 #: Outside /api/: answered without a token.
-PUBLIC_OUTSIDE_API = {"/healthz", "/readyz", "/metrics", "/", "/operator", "/static/{name}"}
+PUBLIC_OUTSIDE_API = {
+    "/healthz", "/readyz", "/metrics", "/", "/operator", "/operator/charge-points/{cp_id}",
+    "/static/{name}",
+}
 
 
 def document() -> dict[str, Any]:

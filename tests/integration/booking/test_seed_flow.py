@@ -27,6 +27,7 @@ async def test_search_book_reserve_charge_complete(world: World) -> None:
         "id": world.site_id,
         "name": "Berlin Yard",
         "timezone": "Europe/Berlin",
+        "problems": [],
     }
     assert (offer["connector_type"], offer["max_power_kw"]) == ("Type2", 22)
     price = offer["price"]
