@@ -191,11 +191,15 @@ class Session:
         if self._tap is not None:
             self._tap(self.charge_point_id, direction, kind, action, message_id, text)
 
-    async def _write(self, kind: str, action: str | None, message_id: str, text: str) -> None:
-        """Send one frame; the tap sees it first (a frame that cannot be written was meant)."""
-        self._note(OUT, kind, action, message_id, text)
+    async def _write(
+        self, kind: str, action: str | None, message_id: str, text: str,
+        shown: str | None = None,
+    ) -> None:
+        """Send one frame; the tap sees it first (a frame that cannot be written was meant).
+        ``shown`` replaces ``text`` in the log and the tap (a secret taken out)."""
+        self._note(OUT, kind, action, message_id, shown or text)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s -> %.2000s", self.charge_point_id, text)
+            log.debug("%s -> %.2000s", self.charge_point_id, shown or text)
         await self._send(text)
 
     async def _answer(self, call: frames.Call) -> None:
@@ -329,9 +333,9 @@ class Session:
         future: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
         self._pending = (message_id, action, future)
         try:
-            await self._write(
-                CALL_TYPE, action, message_id, frames.encode_call(message_id, action, payload)
-            )
+            text = frames.encode_call(message_id, action, payload)
+            shown = _redacted(message_id, action, payload)
+            await self._write(CALL_TYPE, action, message_id, text, shown)
             return await future
         finally:
             self._pending = None
@@ -348,3 +352,11 @@ class Session:
             self._pending[2].set_exception(
                 ChargePointNotConnected(f"{self.charge_point_id} disconnected")
             )
+
+
+def _redacted(message_id: str, action: str, payload: Payload) -> str | None:
+    """The CALL as logged when it carries a secret: the AuthorizationKey (SEC profile 1 and 2,
+    A01) set by ChangeConfiguration is never written to a log or the message log."""
+    if action == "ChangeConfiguration" and payload.get("key") == "AuthorizationKey":
+        return frames.encode_call(message_id, action, {**payload, "value": "(redacted)"})
+    return None

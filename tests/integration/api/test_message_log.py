@@ -174,3 +174,21 @@ async def test_log_off_stores_nothing(database_url: str, tmp_path: Any, clock: A
         assert (await _messages(server, cp_id))["items"] == []
         assert server.pool is not None
         assert await server.pool.fetchval("SELECT count(*) FROM ocpp_messages") == 0
+
+
+async def test_a_new_authorization_key_is_never_in_the_log(
+    server: ServerHandle, charger: tuple[str, OcppTestClient]
+) -> None:
+    cp_id, client = charger
+    await client.result("BootNotification", BOOT)
+    secret = "fresh-secret-key-0123456789"
+    change = asyncio.create_task(
+        server.request("PUT", f"/api/v1/charge-points/{cp_id}/authorization-key",
+                       json={"authorization_key": secret})
+    )
+    await client.serve_one(lambda action, payload: {"status": "Accepted"})
+    assert (await change)[0] == 200
+    items = await _logged(server, cp_id, 4)
+    sent = next(m for m in items if m["action"] == "ChangeConfiguration" and m["direction"] == "out")
+    assert sent["payload"] == {"key": "AuthorizationKey", "value": "(redacted)"}
+    assert secret not in str(items)
