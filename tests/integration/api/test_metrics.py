@@ -196,6 +196,5 @@ async def test_the_dashboard_asks_only_for_exposed_families(world: World) -> Non
     # Every family has a panel.
     assert {re.sub(r"_(bucket|sum|count)$", "", n) for n in queried} >= set(FAMILIES)
     node = next(v for v in dashboard["templating"]["list"] if v["name"] == "node")
-    assert "label_values" in node["query"]["query"] if isinstance(node["query"], dict) \
-        else "label_values" in node["query"]
+    assert node["query"]["query"] == "label_values(csms_worker_up, node)"
     assert all('node=~"$node"' in e for e in expressions), expressions
