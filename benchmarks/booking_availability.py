@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
-from booking_common import base_url, print_phase, print_seed, rfc3339, seed_spec, start_server
+from booking_common import base_url, print_phase, print_seed, rfc3339, seed_spec, server_options
 from booking_http import Request, Sample, driver_token, new_session, run_workers
-from booking_seed import floor_quarter, seed
+from booking_seed import SeedSpec, floor_quarter, random_place, seed
 from booking_stats import CpuMeter, percentile
 from harness import Harness
 
-#: ``csms/store/reservations.py``: ``_BOOKABLE`` + the conditions of ``free_connectors``
-#: (copied, so this benchmark shows what that code asks PostgreSQL; keep it in step).
-CORE_SQL = """
+from csms.booking.search import (
+    BY_SITE_SQL,
+    NEAR_SQL,
+    Near,
+    Search,
+    by_site_arguments,
+    near_arguments,
+)
+from csms.domain.geo import Point
+
+#: The core query before paging and the search near a place (``free_connectors`` of commit
+#: 842aea4, copied), to compare with what csms asks now (imported: never out of step).
+BEFORE_SQL = """
 SELECT c.charge_point_id, c.connector_id, c.connector_type, c.max_power_kw,
        s.id AS site_id, s.name AS site_name, s.timezone,
        t.currency, t.reservation_fee_per_hour, t.session_fee, t.periods
@@ -34,13 +48,14 @@ WHERE cp.registration_status = 'accepted' AND c.connector_type IS NOT NULL
               AND NOT EXISTS (
                   SELECT 1 FROM reservations r
                   WHERE r.charge_point_id = c.charge_point_id AND r.connector_id = c.connector_id
-                    AND r.status = ANY($7::text[]) AND r.during && tstzrange($1, $2))
-              AND ($1 > $8::timestamptz + interval '15 minutes'
-                   OR c.status IS NULL OR c.status IN ('Available', 'Reserved'))
+                    AND r.status IN ('booked', 'active', 'charging')
+                    AND r.during && tstzrange($1, $2))
+              AND ($1 > $7::timestamptz + interval '15 minutes'
+                   OR (cp.connected_node IS NOT NULL AND c.status IN ('Available', 'Reserved')))
             ORDER BY s.id, c.charge_point_id, c.connector_id
             LIMIT $6"""
-PARAMETER_TYPES = "timestamptz, timestamptz, bigint, text, numeric, integer, text[], timestamptz"
-LIMIT = 500  # csms.services.booking.MAX_RESULTS
+BEFORE_LIMIT = 500  # The cap before paging (csms.booking.service.MAX_RESULTS then).
+NEAR_RADIUS_KM = 25.0
 NAMES = ("Relation Name", "Index Name")
 EXPLAIN_TIMEOUT = "60s"
 GENERIC_SAMPLES = 3
@@ -53,15 +68,35 @@ def random_window(rng: random.Random, now: datetime, days: int) -> tuple[datetim
     return start, start + timedelta(minutes=15 * rng.randint(4, 12))
 
 
-def window_requests(
-    token: str, rng: random.Random, site_ids: Sequence[int] | None, count: int
-) -> list[Request]:
+@dataclass(frozen=True)
+class Phase:
+    """One kind of request: a label and what it adds to the window's query parameters."""
+
+    label: str
+    extra: Callable[[random.Random], dict[str, str]]
+
+
+def phases(spec: SeedSpec, site_ids: Sequence[int]) -> list[Phase]:
+    def near(rng: random.Random) -> dict[str, str]:
+        latitude, longitude = random_place(rng, spec.region, spec.region_km)
+        return {"near": f"{latitude:.5f},{longitude:.5f}", "radius_km": str(NEAR_RADIUS_KM)}
+
+    return [
+        Phase("no site filter, limit=500", lambda rng: {"limit": "500"}),
+        Phase("no site filter, default page (50)", lambda rng: {}),
+        Phase("with site_id", lambda rng: {"site_id": str(rng.choice(site_ids))}),
+        Phase(f"near, radius_km={NEAR_RADIUS_KM:g}, default page (50)", near),
+        Phase(
+            f"near, radius_km={NEAR_RADIUS_KM:g}, limit=500", lambda r: {**near(r), "limit": "500"}
+        ),
+    ]
+
+
+def window_requests(token: str, rng: random.Random, phase: Phase, count: int) -> list[Request]:
     requests = []
     for _ in range(count):
         start, end = random_window(rng, datetime.now(UTC), 30)
-        params = {"start": rfc3339(start), "end": rfc3339(end)}
-        if site_ids:
-            params["site_id"] = str(rng.choice(site_ids))
+        params = {"start": rfc3339(start), "end": rfc3339(end), **phase.extra(rng)}
         requests.append(Request("GET", "/api/v1/availability", token, params=params))
     return requests
 
@@ -82,33 +117,103 @@ def print_sizes(samples: Sequence[Sample]) -> None:
           f"(max {max(sizes) / 1024:.0f} KiB)")  # fmt: skip
 
 
-async def http_phases(args: argparse.Namespace, harness: Harness, site_ids: list[int]) -> None:
-    rng = random.Random(args.seed)
+async def run_phase(
+    args: argparse.Namespace, harness: Harness, token: str, phase: Phase, workers: int, seed: int
+) -> None:
+    """A warm-up, then ``args.requests`` requests of ``phase`` by ``workers`` closed loops."""
+    rng = random.Random(seed)
     base = base_url(harness)
+    async with new_session(workers) as session:
+        warm = iter(window_requests(token, rng, phase, 2 * workers))
+        await run_workers(session, base, [warm] * workers, 30.0)
+        queue = iter(window_requests(token, rng, phase, args.requests))
+        meter = CpuMeter(harness)
+        before = meter.snapshot()
+        samples, elapsed = await run_workers(
+            session, base, [queue] * workers, args.phase_seconds, count_connectors
+        )
+    print_phase(f"availability, {phase.label}, concurrency {workers}", samples, elapsed)
+    print_sizes(samples)
+    print("  " + meter.describe(before, meter.snapshot()))
+
+
+async def serve(args: argparse.Namespace, harness: Harness, source: Path | None) -> str:
+    """Start ``csms serve`` (from ``source`` when given); a signed-in driver's token."""
+    options = server_options(args)
+    if source is not None:
+        options = dataclasses.replace(options, source=source)
+    await asyncio.to_thread(harness.start_server, options)
+    print(options.describe())
+    print(f"server: pid {harness.pid}, http {harness.http_port}, ocpp {harness.ocpp_port}")
+    async with new_session(1) as session:
+        email = f"availability-driver-{harness.pid}@bench.invalid"
+        return await driver_token(session, base_url(harness), email)
+
+
+async def http_phases(
+    args: argparse.Namespace, harness: Harness, spec: SeedSpec, site_ids: list[int]
+) -> None:
+    """With ``--before-source``: the search without a site filter by that tree first (the
+    answer then was at most 500 connectors), on the same data; then every phase by this one."""
     concurrencies = [int(c) for c in args.concurrency.split(",")]
-    async with new_session(max(concurrencies)) as session:
-        token = await driver_token(session, base, "availability-driver@bench.invalid")
-        for label, sites in (("no site filter", None), ("with site_id", site_ids)):
-            for workers in concurrencies:
-                warm = iter(window_requests(token, rng, sites, 2 * workers))
-                await run_workers(session, base, [warm] * workers, 30.0)
-                queue = iter(window_requests(token, rng, sites, args.requests))
-                meter = CpuMeter(harness)
-                before = meter.snapshot()
-                samples, elapsed = await run_workers(
-                    session, base, [queue] * workers, args.phase_seconds, count_connectors
-                )
-                print_phase(f"availability, {label}, concurrency {workers}", samples, elapsed)
-                print_sizes(samples)
-                print("  " + meter.describe(before, meter.snapshot()))
+    if args.before_source:
+        token = await serve(args, harness, Path(args.before_source))
+        before = Phase("BEFORE (--before-source), no site filter, at most 500", lambda rng: {})
+        for workers in concurrencies:
+            await run_phase(args, harness, token, before, workers, args.seed)
+        await asyncio.to_thread(harness.stop_server)
+    token = await serve(args, harness, None)
+    for number, phase in enumerate(phases(spec, site_ids)):
+        for workers in concurrencies:
+            await run_phase(args, harness, token, phase, workers, args.seed + 10 * number)
 
 
-def literal_call(start: datetime, end: datetime, site: int | None, now: datetime) -> str:
-    site_text = "NULL" if site is None else str(site)
-    return (
-        f"EXECUTE bench_free('{start.isoformat()}', '{end.isoformat()}', {site_text}, NULL, "
-        f"NULL, {LIMIT}, '{{booked,active,charging}}', '{now.isoformat()}')"
-    )
+def literal(value: object) -> str:
+    """``value`` as an SQL literal for ``EXECUTE`` (only the kinds these queries take)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        return f"'{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+Values = tuple[Any, ...]
+#: A query's parameters for a window (start, end) at ``now``, random choices from ``rng``.
+Arguments = Callable[[datetime, datetime, datetime, random.Random], Values]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One statement to explain: its SQL, and its parameters for a window at ``now``."""
+
+    name: str
+    sql: str
+    arguments: Arguments
+
+
+def queries(spec: SeedSpec, site_ids: Sequence[int]) -> list[Query]:
+    def before(start: datetime, end: datetime, now: datetime, rng: random.Random) -> Values:
+        return (start, end, None, None, None, BEFORE_LIMIT, now)
+
+    def by_site(site: int | None, limit: int) -> Arguments:
+        def arguments(start: datetime, end: datetime, now: datetime, _: random.Random) -> Values:
+            return by_site_arguments(Search(start, end, site_id=site, limit=limit), now)
+
+        return arguments
+
+    def near(start: datetime, end: datetime, now: datetime, rng: random.Random) -> Values:
+        place = Near(Point(*random_place(rng, spec.region, spec.region_km)), NEAR_RADIUS_KM)
+        return near_arguments(Search(start, end, near=place), place, now)
+
+    return [
+        Query("BEFORE, no site filter, limit 500", BEFORE_SQL, before),
+        Query("by site, no site filter, limit 500", BY_SITE_SQL, by_site(None, 500)),
+        Query("by site, no site filter, default page", BY_SITE_SQL, by_site(None, 50)),
+        Query("by site, with site_id", BY_SITE_SQL, by_site(site_ids[0], 50)),
+        Query(f"near, radius {NEAR_RADIUS_KM:g} km, default page", NEAR_SQL, near),
+    ]
 
 
 def plan_lines(node: dict[str, Any], depth: int = 0) -> list[str]:
@@ -126,16 +231,21 @@ def plan_lines(node: dict[str, Any], depth: int = 0) -> list[str]:
     return lines
 
 
+def call(query: Query, statement: str, rng: random.Random) -> str:
+    now = datetime.now(UTC)
+    values = query.arguments(*random_window(rng, now, 30), now, rng)
+    return f"EXECUTE {statement}({', '.join(literal(v) for v in values)})"
+
+
 async def explain_samples(
-    connection: asyncpg.Connection, rng: random.Random, site: int | None, count: int
+    connection: asyncpg.Connection, query: Query, statement: str, rng: random.Random, count: int
 ) -> tuple[list[float], dict[str, Any] | None]:
     """Execution ms of ``count`` random windows, and the last plan (None after a timeout)."""
     executions, plan = [], None
     for _ in range(count):
-        now = datetime.now(UTC)
-        call = literal_call(*random_window(rng, now, 30), site, now)
+        explain = f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {call(query, statement, rng)}"
         try:
-            text = await connection.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {call}")
+            text = await connection.fetchval(explain)
         except asyncpg.QueryCanceledError:
             return executions, None
         plan = orjson.loads(text)[0]
@@ -143,35 +253,42 @@ async def explain_samples(
     return executions, plan
 
 
-async def explain_mode(
-    connection: asyncpg.Connection, rng: random.Random, label: str, site: int | None, count: int
-) -> None:
+async def explain_one(
+    connection: asyncpg.Connection, query: Query, statement: str, rng: random.Random, count: int,
+    label: str,
+) -> None:  # fmt: skip
     """Estimated cost of the plan, then EXPLAIN ANALYZE of ``count`` windows."""
-    now = datetime.now(UTC)
-    call = literal_call(*random_window(rng, now, 30), site, now)
-    estimate = orjson.loads(await connection.fetchval(f"EXPLAIN (FORMAT JSON) {call}"))[0]
-    runs, plan = await explain_samples(connection, rng, site, count)
+    text = await connection.fetchval(f"EXPLAIN (FORMAT JSON) {call(query, statement, rng)}")
+    estimate = orjson.loads(text)[0]
+    runs, plan = await explain_samples(connection, query, statement, rng, count)
     timing = f"execution p50 {percentile(runs, 0.5):.1f} ms, max {max(runs):.1f} ms"
     if plan is None:
         timing = f"{len(runs)} done, then one exceeded statement_timeout {EXPLAIN_TIMEOUT}"
-    print(f"EXPLAIN ANALYZE core query, {label}: estimated cost "
+    print(f"EXPLAIN ANALYZE {query.name}, {label}: estimated cost "
           f"{estimate['Plan']['Total Cost']:.0f}; {len(runs)} windows, {timing}")  # fmt: skip
     shown = plan["Plan"] if plan is not None else estimate["Plan"]
     print("\n".join("    " + line for line in plan_lines(shown)))
 
 
-async def explain(args: argparse.Namespace, harness: Harness, site_ids: list[int]) -> None:
-    """Timing of the core query in PostgreSQL alone: custom plans (values known), and the
-    generic plan a prepared statement may switch to after five executions."""
+async def explain(
+    args: argparse.Namespace, harness: Harness, spec: SeedSpec, site_ids: list[int]
+) -> None:
+    """Timing of each query in PostgreSQL alone, before and now, on the same data: custom
+    plans (values known), and the generic plan a prepared statement may switch to after
+    five executions."""
     rng = random.Random(args.seed + 1)
     connection = await asyncpg.connect(harness.database_url)
     try:
         await connection.execute(f"SET statement_timeout = '{EXPLAIN_TIMEOUT}'")
-        await connection.execute(f"PREPARE bench_free({PARAMETER_TYPES}) AS {CORE_SQL}")
-        for plan_mode, count in (("custom", args.explain_samples), ("generic", GENERIC_SAMPLES)):
-            await connection.execute(f"SET plan_cache_mode = force_{plan_mode}_plan")
-            for label, site in (("no site filter", None), ("with site_id", site_ids[0])):
-                await explain_mode(connection, rng, f"{label}, {plan_mode} plan", site, count)
+        for number, query in enumerate(queries(spec, site_ids)):
+            statement = f"bench_{number}"
+            await connection.execute(f"PREPARE {statement} AS {query.sql}")
+            for plan_mode, count in (
+                ("custom", args.explain_samples),
+                ("generic", GENERIC_SAMPLES),
+            ):
+                await connection.execute(f"SET plan_cache_mode = force_{plan_mode}_plan")
+                await explain_one(connection, query, statement, rng, count, f"{plan_mode} plan")
     finally:
         await connection.close()
 
@@ -180,6 +297,6 @@ async def run_availability(args: argparse.Namespace, harness: Harness) -> None:
     spec = seed_spec(args)
     seeded = await seed(harness.database_url, spec)
     print_seed(spec, seeded)
-    await start_server(args, harness)
-    await http_phases(args, harness, seeded.site_ids)
-    await explain(args, harness, seeded.site_ids)
+    print(f"sites at random places within {spec.region_km:g} km of {spec.region}")
+    await http_phases(args, harness, spec, seeded.site_ids)
+    await explain(args, harness, spec, seeded.site_ids)

@@ -7,6 +7,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from booking_http import Sample
 from booking_seed import Seeded, SeedSpec
@@ -24,8 +25,10 @@ def base_url(harness: Harness) -> str:
 
 
 def server_options(args: argparse.Namespace) -> ServerOptions:
-    """``python -m csms serve`` with the ``--server-env CSMS_X=VALUE`` settings."""
-    return ServerOptions(env=dict(item.split("=", 1) for item in args.server_env))
+    """``python -m csms serve`` with the ``--server-env CSMS_X=VALUE`` settings, from the csms
+    in ``--source`` when given."""
+    source = Path(args.source) if getattr(args, "source", None) else None
+    return ServerOptions(env=dict(item.split("=", 1) for item in args.server_env), source=source)
 
 
 async def start_server(args: argparse.Namespace, harness: Harness) -> None:

@@ -6,16 +6,19 @@ straight into the database with COPY (``booking_seed.py``; then ANALYZE), and ta
 over HTTP on 127.0.0.1 like a driver would (``POST /api/v1/users`` + ``POST /api/v1/tokens``,
 then a bearer token). Each mode prints the command, the machine, the sizes and its figures:
 
-* ``availability``: 10,000 connectors (100 sites in eight real time zones, each with a
-  time-of-use tariff; 50 chargers x 2 connectors, five type/power kinds) and 100,000 live
-  bookings over the next 30 days. ``GET /api/v1/availability`` for random windows (1-3 h,
-  quarter-hour aligned, starting anywhere in the 30 days), without a site filter (the answer
-  is capped at 500 connectors) and with ``site_id``, each at concurrency 1 and 8 (closed loop,
-  after a small warm-up): requests, p50/p90/p99/max latency, requests/s, answer sizes, CPU.
-  Then ``EXPLAIN (ANALYZE, BUFFERS)`` of the core query (the SQL of
-  ``csms/store/reservations.py:free_connectors``, copied below) for the same kind of windows,
-  as a custom plan and as the generic plan a prepared statement may switch to, so that the
-  time spent in PostgreSQL can be told from the HTTP and Python overhead.
+* ``availability``: 10,000 connectors (100 sites in eight real time zones, at random places
+  within 100 km of Berlin, each with a time-of-use tariff; 50 chargers x 2 connectors, five
+  type/power kinds) and 100,000 live bookings over the next 30 days. ``GET
+  /api/v1/availability`` for random windows (1-3 h, quarter-hour aligned, starting anywhere in
+  the 30 days): without a site filter (``limit=500`` and the default page), with ``site_id``,
+  and near a random place of the region (``near``, ``radius_km=25``), each at concurrency 1
+  and 8 (closed loop, after a small warm-up): requests, p50/p90/p95/p99/max latency,
+  requests/s, answer sizes, CPU. ``--before-source DIR`` first runs the search without a site
+  filter by an older csms (e.g. a ``git archive``) on the same data. Then ``EXPLAIN (ANALYZE,
+  BUFFERS)`` of each query (the SQL of ``csms/booking/search.py``, and the one before paging)
+  for the same kind of windows, as a custom plan and as the generic plan a prepared statement
+  may switch to, so that the time spent in PostgreSQL can be told from the HTTP and Python
+  overhead.
 * ``booking``: the same data; 50 drivers each ``POST /api/v1/reservations`` distinct free
   slots (30 min, in the free band before the seeded bookings) back to back for ~20 s:
   bookings/s, latency, status counts (all must be 201), and how many inserts PostgreSQL saw
@@ -77,6 +80,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--phase-seconds", type=float, default=20.0, help="availability/booking: per phase")
     add("--concurrency", default="1,8", help="availability: closed-loop workers, comma list")
     add("--explain-samples", type=int, default=20)
+    add(
+        "--before-source",
+        metavar="DIR",
+        help="availability: first run the search without a "
+        "site filter by the csms in DIR (e.g. a git archive of an older commit), same data",
+    )
     add("--drivers", type=int, default=50, help="booking: concurrent drivers")
     add("--contention-connectors", type=int, default=100)
     add("--scheduler-chargers", type=int, default=500)
@@ -84,6 +93,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--spread", type=float, default=30.0, help="scheduler: window starts over S seconds")
     add("--lead-in", type=float, default=60.0, help="scheduler: first start at least S ahead")
     add("--server-env", action="append", default=[], metavar="CSMS_X=VALUE")
+    add(
+        "--source",
+        metavar="DIR",
+        help="run the server and `csms migrate` from the csms in DIR "
+        "(e.g. a git archive of a commit) instead of the checkout",
+    )
     add("--mode-timeout", type=float, default=1500.0, help="seconds per mode, at most")
     add("--seed", type=int, default=1)
     add("--server-log", metavar="DIR", help="keep each mode's server log as DIR/MODE.log")
@@ -99,12 +114,15 @@ def print_header(args: argparse.Namespace, mode: str) -> None:
     print("other benchmarks running: " + ("; ".join(others) if others else "none"))
 
 
-async def migrate(harness: Harness) -> None:
-    """``csms migrate`` against the harness's PostgreSQL."""
+async def migrate(harness: Harness, source: str | None) -> None:
+    """``csms migrate`` (of the csms in ``source``, else the checkout's) against the harness's
+    PostgreSQL."""
     env = dict(os.environ, CSMS_DATABASE_URL=harness.database_url)
+    if source is not None:
+        env["PYTHONPATH"] = source
     command = [sys.executable, "-m", "csms", "migrate"]
     done = await asyncio.to_thread(
-        subprocess.run, command, env=env, capture_output=True, text=True, timeout=120
+        subprocess.run, command, env=env, cwd=source, capture_output=True, text=True, timeout=120
     )
     if done.returncode != 0:
         raise RuntimeError(f"csms migrate failed: {done.stdout}{done.stderr}")
@@ -122,7 +140,7 @@ async def run_mode(args: argparse.Namespace, mode: str) -> bool:
     print_header(args, mode)
     harness = await asyncio.to_thread(Harness.create)
     try:
-        await migrate(harness)
+        await migrate(harness, args.source)
         options = server_options(args)
         print(options.describe() + (f", env {options.env}" if options.env else ""))
         async with asyncio.timeout(args.mode_timeout):

@@ -4,12 +4,14 @@ Sites in real time zones, each with a time-of-use tariff (the form the API store
 with a mix of connector types and powers, one owner for the seeded bookings, and live bookings
 spread over the days ahead: each connector's span is cut into equal slots and each slot holds
 one window at a random place, so no two bookings of a connector overlap (the exclusion
-constraint checks it again while COPY runs). Codes are six digits like the server's own, so the
-seeded bookings take their real share of the code space.
+constraint checks it again while COPY runs). Codes are six digits like the server's own, so
+the seeded bookings take their real share of the code space. Sites lie at random places within
+``region_km`` of ``region`` (uniform over the disc), for the search near a place.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -51,6 +53,9 @@ class SeedSpec:
     #: Seeded bookings start no earlier than this after now (the booking mode books before).
     free_band: timedelta = timedelta(hours=3)
     seed: int = 1
+    #: Where the sites are: within ``region_km`` of this (latitude, longitude), Berlin.
+    region: tuple[float, float] = (52.52, 13.405)
+    region_km: float = 100.0
 
     @property
     def connectors(self) -> int:
@@ -143,15 +148,30 @@ def plan_windows(
     return plans
 
 
+def random_place(rng: random.Random, centre: tuple[float, float], km: float) -> tuple[float, float]:
+    """A point uniform over the disc of ``km`` around ``centre`` (flat-earth offsets: at
+    100 km the error is far below what matters to a benchmark)."""
+    distance, bearing = km * math.sqrt(rng.random()), rng.uniform(0, 2 * math.pi)
+    latitude = centre[0] + distance * math.cos(bearing) / 111.195
+    per_degree = 111.195 * math.cos(math.radians(centre[0]))  # km per degree of longitude
+    longitude = centre[1] + distance * math.sin(bearing) / per_degree
+    return latitude, longitude
+
+
 async def insert_sites(connection: asyncpg.Connection, spec: SeedSpec) -> dict[int, Any]:
-    """Sites and their tariffs; returns {site id: (zone, Tariff)}."""
+    """Sites (at random places in the region) and their tariffs; {site id: (zone, Tariff)}."""
     sites: dict[int, Any] = {}
+    rng = random.Random(spec.seed + 7)
     for index in range(spec.sites):
         zone, currency = ZONES[index % len(ZONES)]
+        latitude, longitude = random_place(rng, spec.region, spec.region_km)
         site_id = await connection.fetchval(
-            "INSERT INTO sites (name, timezone) VALUES ($1, $2) RETURNING id",
+            """INSERT INTO sites (name, timezone, latitude, longitude) VALUES ($1, $2, $3, $4)
+               RETURNING id""",
             f"Bench site {index:03d}",
             zone,
+            latitude,
+            longitude,
         )
         tariff = parse_tariff(tariff_body(index, currency))
         stored = tariff_to_json(tariff)
@@ -217,13 +237,15 @@ def booking_records(
             cp_id, n = connector.charge_point_id, connector.connector_id
             code = f"{next(codes):06d}"
             records.append(
-                (owner, cp_id, n, during, code, "booked", price, tariff, zone, start, now, now)
-            )
+                (owner, connector.site_id, cp_id, n, during, code, "booked", price, tariff, zone,
+                 start, now, now)
+            )  # fmt: skip
     return records
 
 
 BOOKING_COLUMNS = [
     "user_id",
+    "site_id",  # A live booking names a connector of its own site (trigger, migration 0013).
     "charge_point_id",
     "connector_id",
     "during",
@@ -241,11 +263,19 @@ BOOKING_COLUMNS = [
 async def insert_bookings(
     connection: asyncpg.Connection, records: list[tuple[Any, ...]], owner: int
 ) -> None:
-    await connection.copy_records_to_table("reservations", records=records, columns=BOOKING_COLUMNS)
+    columns = BOOKING_COLUMNS
+    held = await connection.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                          WHERE table_name = 'reservations' AND column_name = 'held')"""
+    )
+    if held:  # What a booking holds (booking terms, migration 0017): here its window alone.
+        columns = [*columns, "held"]
+        records = [(*record, record[BOOKING_COLUMNS.index("during")]) for record in records]
+    await connection.copy_records_to_table("reservations", records=records, columns=columns)
     await connection.execute(
-        """INSERT INTO reservation_history (reservation_id, at, status, charge_point_id,
+        """INSERT INTO reservation_history (reservation_id, at, status, reason, charge_point_id,
                                             connector_id)
-           SELECT id, created_at, 'booked', charge_point_id, connector_id
+           SELECT id, created_at, 'booked', 'booked', charge_point_id, connector_id
            FROM reservations WHERE user_id = $1""",
         owner,
     )

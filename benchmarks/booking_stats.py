@@ -23,11 +23,11 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def latency_line(seconds: Sequence[float], unit: str = "ms") -> str:
-    """``p50 / p90 / p99 / max`` of ``seconds``, shown in ms (or s)."""
+    """``p50 / p90 / p95 / p99 / max`` of ``seconds``, shown in ms (or s)."""
     scale = 1000.0 if unit == "ms" else 1.0
     parts = [
         f"{name} {percentile(seconds, q) * scale:.1f}"
-        for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+        for name, q in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99))
     ]
     top = max(seconds) * scale if seconds else math.nan
     return " / ".join([*parts, f"max {top:.1f}"]) + f" {unit}"

@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler, Middleware
 from csms.api import (
     accounts,
     booking,
+    calendar,
     charge_points,
     charger_detail,
     events,
@@ -32,6 +33,7 @@ from csms.api import (
     service,
     sites,
     transactions,
+    webhooks,
 )
 from csms.api.auth import auth_middleware, install_limits
 from csms.api.context import (
@@ -66,6 +68,7 @@ from csms.gateway.guard import ConnectionGuard
 from csms.gateway.handlers import ChargePointHandlers
 from csms.gateway.registry import Registry
 from csms.gateway.transport import Gateway
+from csms.services.email import email_transport
 from csms.services.security import CertificateSigning, load_authority
 from csms.services.transactions import Transactions
 from csms.services.verification import IdTagVerifier
@@ -76,6 +79,7 @@ from csms.workers.live_feed import LiveFeed
 from csms.workers.live_state import LiveStateWriter
 from csms.workers.local_lists import LocalListSync
 from csms.workers.message_log import MessageLog
+from csms.workers.notifications import NotificationDelivery, Reminders
 from csms.workers.scheduler import Scheduler
 from csms.workers.supervisor import Supervisor
 from csms.workers.token_purge import purge_tokens
@@ -115,6 +119,8 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app.router.add_routes(files.routes)
     app.router.add_routes(message_log.routes)
     app.router.add_routes(charger_detail.routes)
+    app.router.add_routes(webhooks.routes)
+    app.router.add_routes(calendar.routes)
     app.router.add_routes(pages.routes)
     app.router.add_get(OCPP_PREFIX + "{charge_point_id}", _ocpp)
     return app
@@ -201,10 +207,28 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     if MESSAGE_LOG in app:
         supervisor.start("message-log", app[MESSAGE_LOG].run)
     supervisor.start("token-purge", functools.partial(purge_tokens, app[POOL], app[CLOCK]))
+    _notification_workers(app, supervisor)
     try:
         yield
     finally:
         await supervisor.stop()
+
+
+def _notification_workers(app: web.Application, supervisor: Supervisor) -> None:
+    """Reminders (unless ``CSMS_REMINDER_MINUTES`` is 0) and delivery to webhooks and email."""
+    settings, pool, clock = app[SETTINGS], app[POOL], app[CLOCK]
+    if settings.reminder_minutes:
+        reminders = Reminders(
+            pool, clock, timedelta(minutes=settings.reminder_minutes),
+            every=max(settings.scheduler_poll_seconds, 1.0),
+        )
+        supervisor.start("notification-reminders", reminders.run)
+    delivery = NotificationDelivery(
+        pool, clock, email=email_transport(settings.email), timeout=settings.webhook_timeout,
+        max_attempts=settings.webhook_max_attempts, first_retry=settings.webhook_retry_seconds,
+        poll_seconds=settings.scheduler_poll_seconds,
+    )
+    supervisor.start("notification-delivery", delivery.run)
 
 
 def _assemble(app: web.Application, live: LiveStateWriter) -> None:
@@ -283,7 +307,7 @@ def _booking_parts(
         settle=transactions.settle_abandoned,
     )
     lead = timedelta(seconds=settings.reserve_lead_seconds)
-    app[BOOKING] = Booking(pool, router, clock, settings.window_rules(), lead)
+    app[BOOKING] = Booking(pool, router, clock, settings.booking_terms(), lead)
     watch = ConnectorWatch(pool, clock, transactions.settle_abandoned)
     lifetime = timedelta(days=settings.csr_validity_days)
     certificates = app[CERTIFICATES] = CertificateSigning(

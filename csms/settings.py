@@ -11,11 +11,10 @@ import os
 import socket
 import urllib.parse
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 
 from csms.domain.security_profiles import ServedSecurity
-from csms.domain.windows import WindowRules
+from csms.domain.terms import BookingTerms
 from csms.errors import ConfigurationError
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -135,6 +134,15 @@ class Settings:
     message_log: bool = True
     message_log_retention_days: int = 7
     message_log_flush_interval: float = 0.5
+    #: Notifications (csms.workers.notifications): a ``reminder`` this many minutes before a
+    #: booking's window (0: none); webhook attempts before an event is dead-lettered, the wait
+    #: before the first retry (seconds, doubling up to an hour, with jitter), and how long one
+    #: POST may take (seconds); the email transport: ``off``, ``log`` or ``file:PATH``.
+    reminder_minutes: int = 30
+    webhook_max_attempts: int = 8
+    webhook_retry_seconds: float = 10.0
+    webhook_timeout: float = 10.0
+    email: str = "log"
 
     def idle_after(self) -> float | None:
         """Seconds of silence after which a charger is closed (None: never).
@@ -158,11 +166,12 @@ class Settings:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.ocpp_port}"
 
-    def window_rules(self) -> WindowRules:
-        return WindowRules(
-            min_length=timedelta(minutes=self.booking_min_minutes),
-            max_length=timedelta(minutes=self.booking_max_minutes),
-            max_ahead=timedelta(days=self.booking_max_days_ahead),
+    def booking_terms(self) -> BookingTerms:
+        """The terms of a site that sets none of its own."""
+        return BookingTerms(
+            min_booking_minutes=self.booking_min_minutes,
+            max_booking_minutes=self.booking_max_minutes,
+            max_days_ahead=self.booking_max_days_ahead,
         )
 
     @classmethod
@@ -211,6 +220,15 @@ class Settings:
             raise ConfigurationError("need 1 <= CSMS_DB_POOL_MIN <= CSMS_DB_POOL_MAX")
         if not 1 <= self.message_log_retention_days <= 3660:
             raise ConfigurationError("CSMS_MESSAGE_LOG_RETENTION_DAYS must be 1 to 3660")
+        if not 0 <= self.reminder_minutes <= 10080:
+            raise ConfigurationError("CSMS_REMINDER_MINUTES must be 0 to 10080 (a week)")
+        if not 1 <= self.webhook_max_attempts <= 100:
+            raise ConfigurationError("CSMS_WEBHOOK_MAX_ATTEMPTS must be 1 to 100")
+        if self.webhook_retry_seconds <= 0 or self.webhook_timeout <= 0:
+            raise ConfigurationError("CSMS_WEBHOOK_RETRY_SECONDS and _TIMEOUT must be above 0")
+        to_file = self.email.startswith("file:") and len(self.email) > len("file:")
+        if self.email not in ("off", "log") and not to_file:
+            raise ConfigurationError(f"CSMS_EMAIL must be off, log or file:PATH: {self.email!r}")
         if self.max_file_bytes < 1:
             raise ConfigurationError("CSMS_MAX_FILE_BYTES must be at least 1")
         if self.files_base_url is not None and not _is_base_url(self.files_base_url):

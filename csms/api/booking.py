@@ -24,10 +24,14 @@ from csms.api.requests import (
     query_time,
     time_value,
 )
-from csms.booking.service import BookingRequest, MoveRequest, Search
+from csms.booking.changes import MoveRequest
+from csms.booking.search import Near, Search
+from csms.booking.service import BookingRequest
 from csms.booking.store import ListFilter
+from csms.domain.geo import parse_point
 from csms.domain.identifiers import INT32_MAX
 from csms.domain.money import check_places
+from csms.domain.search_pages import read_position
 from csms.domain.tariffs import parse_tariff
 from csms.errors import NotFound, ValidationFailed
 from csms.store import tariffs
@@ -49,9 +53,17 @@ def _decimal(value: str | None, name: str, *, maximum: Decimal) -> Decimal | Non
     return check_places(number, name)
 
 
+#: ``radius_km`` when ``near`` is given without one, and the widest a search may ask for.
+DEFAULT_RADIUS_KM = Decimal(25)
+MAX_RADIUS_KM = Decimal(1000)
+
+
 @routes.get("/api/v1/availability")
 async def availability(request: web.Request) -> web.Response:
+    """One page of free connectors; ``near=LAT,LON`` (+ ``radius_km``) orders by distance."""
     query = request.query
+    near = _near(request)
+    raw_cursor = cursor_param(request, list)
     search = Search(
         start=time_value(query.get("start"), "start"),
         end=time_value(query.get("end"), "end"),
@@ -59,8 +71,23 @@ async def availability(request: web.Request) -> web.Response:
         connector_type=query_text(request, "connector_type") or None,
         min_power_kw=_decimal(query.get("min_power_kw"), "min_power_kw", maximum=Decimal(1000)),
         energy_kwh=_decimal(query.get("energy_kwh"), "energy_kwh", maximum=Decimal(1000)),
+        near=near,
+        limit=limit_param(request),
+        after=None if raw_cursor is None else read_position(raw_cursor, near=near is not None),
     )
     return json_response(await request.app[BOOKING].availability(search))
+
+
+def _near(request: web.Request) -> Near | None:
+    """``near`` and ``radius_km``; a radius without a place to measure from is refused."""
+    raw_point = query_text(request, "near")
+    radius = _decimal(request.query.get("radius_km"), "radius_km", maximum=MAX_RADIUS_KM)
+    if raw_point is None:
+        if radius is not None:
+            raise ValidationFailed("radius_km needs near=LAT,LON")
+        return None
+    point = parse_point(raw_point, "near")
+    return Near(point, float(DEFAULT_RADIUS_KM if radius is None else radius))
 
 
 @routes.post("/api/v1/reservations")
@@ -129,13 +156,15 @@ async def cancel_reservation(request: web.Request) -> web.Response:
 
 @routes.patch("/api/v1/reservations/{reservation_id}")
 async def move_reservation(request: web.Request) -> web.Response:
-    """An operator moves a booking that has not started charging: ``start``, ``end``,
-    ``charge_point_id``, ``connector_id`` (any of them; the rest stay). 409 ``slot_taken``,
+    """A driver changes their booking's window (``start``, ``end``) within its terms; an
+    operator also moves a booking that has not started charging to another connector
+    (``charge_point_id``, ``connector_id``). Fields left out stay. 409 ``slot_taken``,
     409 ``not_movable``, 422 for a bad window."""
-    operator(request)
     body = await json_body(request, required=frozenset(), optional=_MOVABLE)
     if not body:
         raise ValidationFailed(f"nothing to change: give {', '.join(sorted(_MOVABLE))}")
+    if body.keys() & {"charge_point_id", "connector_id"}:
+        operator(request)  # A driver's booking stays where it is; its window may move.
     cp_id = body.get("charge_point_id")
     if "charge_point_id" in body and (not isinstance(cp_id, str) or not 1 <= len(cp_id) <= 48):
         raise ValidationFailed("charge_point_id must be a charge point's id")

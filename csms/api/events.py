@@ -12,6 +12,11 @@ Event types (``event:`` line; ``data:`` is JSON):
 - ``security_event`` — ``{id, charge_point_id, type, tech_info, occurred_at, received_at}``: a
   charger reported a security event that the 1.6 security white paper marks critical
   (``occurred_at`` is the charger's clock); operators only.
+- ``notification`` — ``{id, type, reservation_id, payload, created_at}``: an event of the
+  notification outbox (``booked``, ``reminder``, ``reserved``, ``moved``, ``failed``,
+  ``no_show``, ``cancelled``, ``completed``; see :mod:`csms.store.notifications` for which
+  change is which and what ``payload`` holds), the same ``id`` a webhook receives; the
+  booking's driver and operators. Never carries the code.
 
 Browsers' ``EventSource`` cannot send headers, so this endpoint also takes the bearer token as
 ``?access_token=``. A comment line every 15 s keeps proxies from closing an idle stream.

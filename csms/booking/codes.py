@@ -50,6 +50,8 @@ class BookedCode:
     #: When ReserveNow was sent (or the CSMS took over enforcement); None before.
     dispatched_at: datetime | None
     parent_id_tag: str | None = None
+    #: The site's early-start allowance: the code works this long before the window.
+    early_start: timedelta = timedelta(0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -98,7 +100,8 @@ def verify_code(
             return CodeVerdict(accepted, wrong=False)
         concurrent = IdTagInfo(AuthorizationStatus.CONCURRENT_TX, booking.end)
         return CodeVerdict(concurrent, wrong=False)
-    valid_from = min(booking.start, booking.dispatched_at or booking.start) - CLOCK_SLACK
+    opens = booking.start - booking.early_start
+    valid_from = min(opens, booking.dispatched_at or opens) - CLOCK_SLACK
     if not same_connector or now < valid_from:
         return CodeVerdict(IdTagInfo(AuthorizationStatus.INVALID), wrong=False)
     return CodeVerdict(accepted, wrong=False)

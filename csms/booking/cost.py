@@ -162,6 +162,24 @@ class SessionCost:
     session_fee: Decimal
     booking_fee: Decimal
     total: Decimal
+    #: What the booking terms charge besides (``noshow_fee``, ``cancel_fee``), in ``total``.
+    fees: tuple[tuple[str, Decimal], ...] = ()
+
+
+def fees_only(currency: str, booking_fee: Decimal, fees: dict[str, Decimal]) -> SessionCost:
+    """The cost of a booking that ended without a session: a no-show pays its window's
+    booking fee and the no-show fee, a late cancellation the cancellation fee."""
+    rounded = tuple((name, round_money(amount)) for name, amount in fees.items())
+    fee = round_money(booking_fee)
+    return SessionCost(
+        currency=currency,
+        energy_kwh=Decimal("0.000"),
+        lines=(),
+        session_fee=round_money(Decimal(0)),
+        booking_fee=fee,
+        total=fee + sum((amount for _, amount in rounded), Decimal(0)),
+        fees=rounded,
+    )
 
 
 def session_cost(
@@ -250,5 +268,6 @@ def cost_to_json(cost: SessionCost) -> dict[str, Any]:
         ],
         "session_fee": format_money(cost.session_fee),
         "booking_fee": format_money(cost.booking_fee),
+        **{name: format_money(amount) for name, amount in cost.fees},
         "total": format_money(cost.total),
     }

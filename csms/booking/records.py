@@ -10,6 +10,7 @@ from typing import Any
 
 from csms.booking.codes import BookedCode
 from csms.booking.states import ReservationStatus
+from csms.domain.terms import MINUTE, BookingTerms
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,6 +42,12 @@ class Reservation:
     cost: Decimal | None
     cost_breakdown: dict[str, Any] | None
     created_at: datetime
+    #: The booking terms it was made under, every term, as stored (:attr:`booking_terms`).
+    terms: dict[str, Any]
+
+    @property
+    def booking_terms(self) -> BookingTerms:
+        return BookingTerms.merged(BookingTerms(), self.terms)
 
     @property
     def booked_code(self) -> BookedCode:
@@ -53,6 +60,7 @@ class Reservation:
             status=self.status,
             dispatched_at=self.dispatched_at,
             parent_id_tag=self.parent_id_tag,
+            early_start=self.booking_terms.early_start_minutes * MINUTE,
         )
 
 
@@ -74,6 +82,8 @@ class BookableConnector:
     site_id: int
     site_name: str
     timezone: str
+    #: The terms the site sets (only those; the installation's defaults fill in the rest).
+    site_terms: dict[str, Any]
     #: The site's tariff as stored (``csms.store.tariffs.from_row`` reads it).
     tariff: Any
 

@@ -81,7 +81,8 @@ async def alternatives(
     """Other connectors of the same type at the same site to move to, best first.
 
     Only connectors of online chargers that reported themselves Available, never one this
-    booking was already on (its history names each), and free for the whole window.
+    booking was already on (its history names each), and free for all it holds (its window
+    and its terms' margins).
     """
     rows = await connection.fetch(
         """SELECT c.charge_point_id, c.connector_id
@@ -101,14 +102,12 @@ async def alternatives(
                  SELECT 1 FROM reservations r
                  WHERE r.charge_point_id = c.charge_point_id AND r.connector_id = c.connector_id
                    AND r.status IN ('booked', 'active', 'charging') AND r.id <> $3
-                   AND r.during && tstzrange($4, $5))
-           ORDER BY (c.charge_point_id = $1) = $6,
+                   AND r.held && (SELECT held FROM reservations WHERE id = $3))
+           ORDER BY (c.charge_point_id = $1) = $4,
                     abs(c.max_power_kw - oc.max_power_kw), c.charge_point_id, c.connector_id""",
         booking.charge_point_id,
         booking.connector_id,
         booking.id,
-        booking.start,
-        booking.end,
         other_charger_first,
     )
     return [(row["charge_point_id"], row["connector_id"]) for row in rows]

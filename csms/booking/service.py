@@ -12,11 +12,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from asyncpg import Range
 
 from csms.booking import store
+from csms.booking.changes import MoveRequest, NotMovable, apply_move, first_dispatch_at
 from csms.booking.codes import generate_code
+from csms.booking.cost import SessionCost, cost_to_json, fees_only
 from csms.booking.records import BookableConnector, Reservation
+from csms.booking.search import Search, availability
 from csms.booking.states import InvalidTransition
 from csms.booking.states import ReservationStatus as S
 from csms.booking.store import CodeCollision, ListFilter, NewBooking
@@ -25,27 +27,16 @@ from csms.commands import CommandRouter
 from csms.domain.authorization import driver_group_tag, normalize_id_tag
 from csms.domain.identifiers import INT32_MAX
 from csms.domain.pricing import Quote, quote, quote_to_json
-from csms.domain.tariffs import parse_tariff, tariff_to_json
-from csms.domain.timestamps import format_timestamp
-from csms.domain.windows import WindowRules, check_window
-from csms.errors import Conflict, CsmsError, NotFound, ValidationFailed
-from csms.store import id_tags, sites, tariffs, transactions
+from csms.domain.tariffs import tariff_to_json
+from csms.domain.terms import LOOSEST, BookingTerms, terms_json
+from csms.domain.windows import check_window
+from csms.errors import Conflict, CsmsError, NotFound
+from csms.store import id_tags, tariffs, transactions
 from csms.store.users import User
 
 log = logging.getLogger(__name__)
 
 _CODE_ATTEMPTS = 20
-MAX_RESULTS = 500
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Search:
-    start: datetime
-    end: datetime
-    site_id: int | None = None
-    connector_type: str | None = None
-    min_power_kw: Decimal | None = None
-    energy_kwh: Decimal | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,22 +60,6 @@ class NotCancellable(Conflict):
     code = "not_cancellable"
 
 
-class NotMovable(Conflict):
-    """The booking can no longer be moved (charging or over), or is being sent to its charger."""
-
-    code = "not_movable"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class MoveRequest:
-    """Where an operator moves a booking; None keeps what it has."""
-
-    start: datetime | None = None
-    end: datetime | None = None
-    charge_point_id: str | None = None
-    connector_id: int | None = None
-
-
 class ConnectorBooked(Conflict):
     """The connector is booked by a driver right now."""
 
@@ -97,50 +72,26 @@ class Booking:
         pool: asyncpg.Pool,
         router: CommandRouter,
         clock: Clock,
-        rules: WindowRules,
+        terms: BookingTerms,
         reserve_lead: timedelta,
     ) -> None:
         self._pool = pool
         self._router = router
         self._clock = clock
-        self._rules = rules
+        #: The terms of a site that sets none of its own.
+        self._terms = terms
+        self._rules = terms.window_rules
         self._lead = reserve_lead
 
     async def availability(self, search: Search) -> dict[str, Any]:
-        """Connectors free for the whole window, each with the window's price."""
-        check_window(search.start, search.end, self._clock(), self._rules)
-        found = await store.free_connectors(
-            self._pool,
-            search.start,
-            search.end,
-            now=self._clock(),
-            site_id=search.site_id,
-            connector_type=search.connector_type,
-            min_power_kw=search.min_power_kw,
-            limit=MAX_RESULTS,
-        )
-        quotes: dict[tuple[int, Decimal], Quote] = {}  # Same site and power: same price.
-        items = []
-        for connector in found:
-            key = (connector.site_id, connector.max_power_kw)
-            if key not in quotes:
-                quotes[key] = _quote(connector, search.start, search.end, search.energy_kwh)
-            items.append(_connector_json(connector, quotes[key]))
-        skipped = await sites.with_problems(self._pool, search.site_id)
-        return {
-            "start": search.start,
-            "end": search.end,
-            "connectors": items,
-            # Sites never offered whatever the window, and why: the operator's to-do list.
-            "unbookable_sites": [
-                {"id": site.id, "name": site.name, "problems": site.problems} for site in skipped
-            ],
-        }
+        """One page of connectors free for the whole window, each with the window's price
+        (:func:`csms.booking.search.availability`)."""
+        return await availability(self._pool, self._clock(), self._rules, search)
 
     async def book(self, user: User, request: BookingRequest) -> dict[str, Any]:
         """Book a connector for a window; 409 ``slot_taken`` when any part of it is taken."""
         now = self._clock()
-        check_window(request.start, request.end, now, self._rules)
+        check_window(request.start, request.end, now, LOOSEST)  # Before any lock is taken.
         async with self._pool.acquire() as connection, connection.transaction():
             connector = await store.lock_connector(
                 connection, request.charge_point_id, request.connector_id
@@ -152,7 +103,9 @@ class Booking:
                 raise NotFound(
                     f"no bookable connector {request.connector_id} at {request.charge_point_id!r}"
                 )
-            reservation_id = await self._insert(connection, user, request, connector, now)
+            terms = self.site_terms(connector.site_terms)
+            check_window(request.start, request.end, now, terms.window_rules)
+            reservation_id = await self._insert(connection, user, request, connector, terms)
             await store.notify(connection, str(reservation_id))
             booking = await store.get(connection, reservation_id)
         assert booking is not None
@@ -170,8 +123,9 @@ class Booking:
         user: User,
         request: BookingRequest,
         connector: BookableConnector,
-        now: datetime,
+        terms: BookingTerms,
     ) -> int:
+        now = self._clock()
         price = _quote(connector, request.start, request.end, None)
         group = driver_group_tag(user.id)
         has_card = await id_tags.has_group(connection, group)
@@ -189,13 +143,19 @@ class Booking:
                 timezone=connector.timezone,
                 parent_id_tag=group if has_card else None,
                 idempotency_key=request.idempotency_key,
-                next_action_at=max(request.start - self._lead, now),
+                next_action_at=first_dispatch_at(terms, request.start, now, self._lead),
+                terms=terms_json(terms),
+                held=terms.held(request.start, request.end),
             )
             try:
                 return await store.insert(connection, new, now)
             except CodeCollision:
                 continue
         raise CsmsError("could not find a free booking code; try again")
+
+    def site_terms(self, stored: dict[str, Any]) -> BookingTerms:
+        """A site's terms: what it sets, the installation's defaults for the rest."""
+        return BookingTerms.merged(self._terms, stored)
 
     async def get(self, user: User, reservation_id: int) -> dict[str, Any]:
         booking = await store.get(self._pool, reservation_id)
@@ -215,16 +175,29 @@ class Booking:
         booking = await store.get(self._pool, reservation_id)
         if booking is None or not _visible(booking, user):
             raise NotFound(f"no reservation {reservation_id}")
-        who = "the driver" if booking.user_id == user.id else "an operator"
-        await self._cancel(booking.id, f"cancelled by {who}")
+        by_driver = booking.user_id == user.id
+        # A driver cancelling after the terms' cut-off pays the cancellation fee; an operator
+        # cancelling a driver's booking costs the driver nothing.
+        terms = booking.booking_terms
+        late = by_driver and terms.cancel_is_late(booking.start, self._clock())
+        charged = fees_only(booking.price["currency"], Decimal(0), {"cancel_fee": terms.cancel_fee})
+        reason = "cancelled by the driver" if by_driver else "cancelled by an operator"
+        if late:
+            reason += f" after the free cancellation ended (fee {charged.total} {charged.currency})"
+        await self._cancel(booking.id, reason, charged if late else None)
         return await self.get(user, reservation_id)
 
-    async def _cancel(self, reservation_id: int, reason: str) -> None:
+    async def _cancel(
+        self, reservation_id: int, reason: str, charged: SessionCost | None = None
+    ) -> None:
+        billed: dict[str, Any] = {}
+        if charged is not None:
+            billed = {"cost": charged.total, "cost_breakdown": cost_to_json(charged)}
         async with self._pool.acquire() as connection:
             try:
                 cancelled = await store.transition(
                     connection, reservation_id, S.CANCELLED, reason, self._clock(),
-                    next_action_at=None, claimed_until=None,
+                    next_action_at=None, claimed_until=None, **billed,
                 )
             except InvalidTransition as error:
                 raise NotCancellable(
@@ -251,62 +224,31 @@ class Booking:
             )
 
     async def move(self, user: User, reservation_id: int, to: MoveRequest) -> dict[str, Any]:
-        """An operator moves a booking that has not started charging to another window and/or
-        connector of its site (its code is unique there only), priced again by the tariff it
-        was booked at. Through the one status writer, so the exclusion constraint refuses a
-        taken slot (409 ``slot_taken``) and history records the move. A booking on its
-        charger is cancelled there (CancelReservation) and sent again by the scheduler."""
+        """Change a booking's window (its driver, within its terms) or move it to another
+        window and/or connector of its site (an operator): :mod:`csms.booking.changes`.
+        A booking on its charger is cancelled there (CancelReservation) and sent again by
+        the scheduler; a charging one only has its end moved."""
         now = self._clock()
         async with self._pool.acquire() as connection, connection.transaction():
             booking = await store.get(connection, reservation_id, lock=True)
             if booking is None or not _visible(booking, user):
                 raise NotFound(f"no reservation {reservation_id}")
-            if booking.status not in (S.BOOKED, S.ACTIVE):
+            by_operator = booking.user_id != user.id  # (Visible to an operator only, then.)
+            movable = (S.BOOKED, S.ACTIVE) if by_operator else (S.BOOKED, S.ACTIVE, S.CHARGING)
+            if booking.status not in movable:
                 raise NotMovable(f"a {booking.status} reservation can no longer be moved")
             if await store.being_dispatched(connection, reservation_id, now):
                 raise NotMovable("the reservation is being sent to its charger; try again shortly")
-            moved = await self._moved(connection, booking, to, now)
+            moved = await apply_move(
+                connection, booking, to, now, lead=self._lead, by_operator=by_operator
+            )
             if moved is not None:
                 await store.notify(connection, str(reservation_id))
         if moved is not None:
-            log.info("reservation %s moved by an operator: %s", reservation_id, moved.status_reason)
-            if booking.on_charger:
+            log.info("reservation %s: %s", reservation_id, moved.status_reason)
+            if booking.on_charger and moved.status is S.BOOKED:
                 await self._cancel_on_charger(booking)
         return await self.get(user, reservation_id)
-
-    async def _moved(
-        self, connection: asyncpg.Connection, booking: Reservation, to: MoveRequest, now: datetime
-    ) -> Reservation | None:
-        """The booking moved as ``to`` says (None: it is there already)."""
-        start, end = to.start or booking.start, to.end or booking.end
-        cp_id = to.charge_point_id or booking.charge_point_id
-        connector_id = booking.connector_id if to.connector_id is None else to.connector_id
-        before = (booking.start, booking.end, booking.charge_point_id, booking.connector_id)
-        if (start, end, cp_id, connector_id) == before:
-            return None
-        # A window already under way keeps its start: judged from now on.
-        check_window(start if start != booking.start else max(start, now), end, now, self._rules)
-        connector = await store.lock_connector(connection, cp_id, connector_id)
-        if connector is None:
-            raise NotFound(f"no bookable connector {connector_id} at {cp_id!r}")
-        if connector.site_id != booking.site_id:
-            raise ValidationFailed("a booking moves only between chargers of its own site")
-        price = quote(
-            parse_tariff(booking.tariff), ZoneInfo(booking.timezone), start, end,
-            connector.max_power_kw,
-        )
-        reason = (
-            f"moved by an operator to {cp_id} connector {connector_id}, "
-            f"{format_timestamp(start)} to {format_timestamp(end)}"
-        )
-        return await store.transition(
-            connection, booking.id, S.BOOKED, reason, now, expect=(S.BOOKED, S.ACTIVE),
-            charge_point_id=cp_id, connector_id=connector_id,
-            during=Range(start, end, lower_inc=True, upper_inc=False),
-            price=quote_to_json(price), on_charger=False, dispatched_at=None,
-            dispatch_attempts=0, redispatches=0, next_action_at=max(start - self._lead, now),
-            claimed_until=None,
-        )
 
     async def clear_for_remote_start(
         self, charge_point_id: str, payload: dict[str, Any], *, override: bool
@@ -404,22 +346,6 @@ def _quote(
     )
 
 
-def _connector_json(connector: BookableConnector, price: Quote) -> dict[str, Any]:
-    return {
-        "charge_point_id": connector.charge_point_id,
-        "connector_id": connector.connector_id,
-        "site": {
-            "id": connector.site_id,
-            "name": connector.site_name,
-            "timezone": connector.timezone,
-            "problems": [],  # A site with a problem offers nothing (see unbookable_sites).
-        },
-        "connector_type": connector.connector_type,
-        "max_power_kw": float(connector.max_power_kw),  # A measure, not money: a JSON number.
-        "price": quote_to_json(price),
-    }
-
-
 def reservation_json(booking: Reservation) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": booking.id,
@@ -432,11 +358,13 @@ def reservation_json(booking: Reservation) -> dict[str, Any]:
         "price": booking.price,
         "timezone": booking.timezone,
         "created_at": booking.created_at,
+        "terms": terms_json(booking.booking_terms),
     }
     if booking.status_reason is not None:
         view["status_reason"] = booking.status_reason
     if booking.cost is not None:
         view["cost"] = str(booking.cost)
+    if booking.energy_kwh is not None:
         view["energy_kwh"] = str(booking.energy_kwh)
     if booking.cost_breakdown is not None:
         view["cost_breakdown"] = booking.cost_breakdown

@@ -21,7 +21,7 @@ from asyncpg import Range
 from csms.booking.records import BookableConnector, HistoryEntry, Reservation
 from csms.booking.states import InvalidTransition, ReservationStatus, allowed_from
 from csms.errors import Conflict
-from csms.store import id_tags
+from csms.store import id_tags, notifications
 
 WAKE_CHANNEL = "csms_reservations"
 
@@ -36,10 +36,13 @@ class CodeCollision(Exception):
     """The drawn code is already used at this site, or is a card: draw another."""
 
 
-_BOOKABLE = """
-SELECT c.charge_point_id, c.connector_id, c.connector_type, c.max_power_kw,
-       s.id AS site_id, s.name AS site_name, s.timezone,
-       t.currency, t.reservation_fee_per_hour, t.session_fee, t.periods
+#: The columns of a :class:`BookableConnector` (``bookable_connector`` reads them).
+BOOKABLE_COLUMNS = """c.charge_point_id, c.connector_id, c.connector_type, c.max_power_kw,
+       s.id AS site_id, s.name AS site_name, s.timezone, s.terms AS site_terms,
+       t.currency, t.reservation_fee_per_hour, t.session_fee, t.periods"""
+#: Which connectors can be booked at all, whatever the window: the one statement of that rule
+#: (booking locks through it, the search in ``csms.booking.search`` adds its conditions to it).
+BOOKABLE_FROM = """
 FROM connectors c
 JOIN charge_points cp ON cp.id = c.charge_point_id
 JOIN sites s ON s.id = cp.site_id
@@ -47,16 +50,17 @@ JOIN tariffs t ON t.site_id = s.id
 WHERE cp.registration_status = 'accepted' AND c.connector_type IS NOT NULL
   AND NOT c.out_of_service
 """
+_BOOKABLE = "SELECT " + BOOKABLE_COLUMNS + BOOKABLE_FROM
 
 COLUMNS = """r.id, r.user_id, r.site_id, r.charge_point_id, r.connector_id,
               lower(r.during) AS start, upper(r.during) AS "end", r.code, r.status,
               r.status_reason, r.price, r.tariff, r.timezone, r.parent_id_tag,
               r.idempotency_key, r.dispatched_at, r.on_charger, r.dispatch_attempts,
               r.redispatches, r.transaction_id, r.energy_kwh, r.cost, r.cost_breakdown,
-              r.created_at"""
+              r.created_at, r.terms"""
 
 
-def _bookable(row: asyncpg.Record) -> BookableConnector:
+def bookable_connector(row: asyncpg.Record) -> BookableConnector:
     return BookableConnector(
         row["charge_point_id"],
         row["connector_id"],
@@ -65,6 +69,7 @@ def _bookable(row: asyncpg.Record) -> BookableConnector:
         row["site_id"],
         row["site_name"],
         row["timezone"],
+        row["site_terms"],
         row,
     )
 
@@ -88,45 +93,7 @@ async def lock_connector(
         charge_point_id,
         connector_id,
     )
-    return None if row is None else _bookable(row)
-
-
-async def free_connectors(
-    pool: asyncpg.Pool,
-    start: datetime,
-    end: datetime,
-    *,
-    now: datetime,
-    site_id: int | None,
-    connector_type: str | None,
-    min_power_kw: Any,
-    limit: int,
-) -> list[BookableConnector]:
-    """Connectors bookable for all of [start, end). A window about to start also needs the
-    connector to be usable right now: its charger online and the connector reported free."""
-    rows = await pool.fetch(
-        _BOOKABLE
-        + """ AND ($3::bigint IS NULL OR s.id = $3)
-              AND ($4::text IS NULL OR lower(c.connector_type) = lower($4))
-              AND ($5::numeric IS NULL OR c.max_power_kw >= $5)
-              AND NOT EXISTS (
-                  SELECT 1 FROM reservations r
-                  WHERE r.charge_point_id = c.charge_point_id AND r.connector_id = c.connector_id
-                    AND r.status IN ('booked', 'active', 'charging')
-                    AND r.during && tstzrange($1, $2))
-              AND ($1 > $7::timestamptz + interval '15 minutes'
-                   OR (cp.connected_node IS NOT NULL AND c.status IN ('Available', 'Reserved')))
-            ORDER BY s.id, c.charge_point_id, c.connector_id
-            LIMIT $6""",
-        start,
-        end,
-        site_id,
-        connector_type,
-        min_power_kw,
-        limit,
-        now,
-    )
-    return [_bookable(row) for row in rows]
+    return None if row is None else bookable_connector(row)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -144,10 +111,14 @@ class NewBooking:
     parent_id_tag: str | None
     idempotency_key: str | None
     next_action_at: datetime
+    #: The site's terms as booked under (every term) and the range they make it hold.
+    terms: dict[str, Any]
+    held: tuple[datetime, datetime]
 
 
 async def insert(connection: asyncpg.Connection, new: NewBooking, now: datetime) -> int:
-    """Store a booking with its first history row; :class:`SlotTaken` or
+    """Store a booking with its first history row and its ``booked`` notification (one
+    statement); :class:`SlotTaken` or
     :class:`CodeCollision` when the database (or a card with the same name) says no."""
     await id_tags.lock_name(connection, new.code)  # Held until commit: no card can take it.
     if await id_tags.find(connection, new.code) is not None:
@@ -158,15 +129,17 @@ async def insert(connection: asyncpg.Connection, new: NewBooking, now: datetime)
                 """WITH booked AS (
                        INSERT INTO reservations (user_id, site_id, charge_point_id, connector_id,
                            during, code, status, status_reason, price, tariff, timezone,
-                           parent_id_tag, idempotency_key, next_action_at, created_at, updated_at)
+                           parent_id_tag, idempotency_key, next_action_at, created_at, updated_at,
+                           terms, held)
                        VALUES ($1, $2, $3, $4, $5, $6, 'booked', 'booked', $7, $8, $9, $10, $11,
-                               $12, $13, $13)
-                       RETURNING id, status, status_reason, charge_point_id, connector_id),
+                               $12, $13, $13, $14, $15)
+                       RETURNING *),
                    logged AS (
                        INSERT INTO reservation_history (reservation_id, at, status, reason,
                                                         charge_point_id, connector_id)
                        SELECT id, $13, status, status_reason, charge_point_id, connector_id
-                       FROM booked)
+                       FROM booked),
+                   """ + notifications.outbox_cte("booked", "$13") + """
                    SELECT id FROM booked""",
                 new.user_id,
                 new.site_id,
@@ -181,6 +154,8 @@ async def insert(connection: asyncpg.Connection, new: NewBooking, now: datetime)
                 new.idempotency_key,
                 new.next_action_at,
                 now,
+                new.terms,
+                Range(*new.held, lower_inc=True, upper_inc=False),
             )
     except asyncpg.ExclusionViolationError:
         raise SlotTaken("this connector is already booked for part of that window") from None
@@ -206,8 +181,10 @@ _CHANGEABLE = frozenset(
         "cost_breakdown",
         "next_action_at",
         "claimed_until",
-        # A move by an operator: another window, priced again by the booking's own tariff.
+        # A move or change: another window (and what it holds), priced again by the booking's
+        # own tariff.
         "during",
+        "held",
         "price",
     }
 )
@@ -226,7 +203,8 @@ async def transition(
     """Move a booking to ``target`` — the one way any status changes.
 
     One guarded ``UPDATE … WHERE status = ANY(allowed_from)`` that also writes the history row
-    (same statement, so never one without the other). ``expect`` narrows the states it may
+    and the notification the change is (:data:`csms.store.notifications.EVENT_TYPE`): same
+    statement, so never one without the others. ``expect`` narrows the states it may
     come from. Raises :class:`InvalidTransition` when the booking was not in an allowed state,
     :class:`SlotTaken` when a move meets another booking.
     """
@@ -236,7 +214,9 @@ async def transition(
     if expect is not None:
         allowed &= frozenset(expect)
     assignments = "".join(f", {name} = ${n}" for n, name in enumerate(changes, start=6))
-    sql = f"""WITH changed AS (
+    # ``prior`` is the booking as this statement's snapshot saw it: what the event compares.
+    sql = f"""WITH prior AS (SELECT * FROM reservations WHERE id = $1),
+              changed AS (
                   UPDATE reservations SET status = $2, status_reason = $3, updated_at = $4
                                           {assignments}
                   WHERE id = $1 AND status = ANY($5::text[]) RETURNING *),
@@ -244,7 +224,8 @@ async def transition(
                   INSERT INTO reservation_history (reservation_id, at, status, reason,
                                                    charge_point_id, connector_id)
                   SELECT id, $4, status, status_reason, charge_point_id, connector_id
-                  FROM changed)
+                  FROM changed),
+              {notifications.outbox_cte("changed", "$4", prior="prior")}
               SELECT {COLUMNS} FROM changed r"""
     args = (reservation_id, str(target), reason, now, sorted(allowed), *changes.values())
     try:

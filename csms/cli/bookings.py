@@ -14,7 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from csms.booking.service import Booking, MoveRequest
+from csms.booking.changes import MoveRequest
+from csms.booking.service import Booking
 from csms.booking.store import ListFilter
 from csms.cli.common import (
     INT32_MAX,
@@ -99,7 +100,7 @@ async def _service(settings: Settings) -> AsyncIterator[Booking]:
 def _booking(settings: Settings, pool: asyncpg.Pool) -> Booking:
     router = ClusterCommandRouter(_HoldsNoCharger(), pool, node_id(), settings.call_timeout)
     lead = timedelta(seconds=settings.reserve_lead_seconds)
-    return Booking(pool, router, system_clock, settings.window_rules(), lead)
+    return Booking(pool, router, system_clock, settings.booking_terms(), lead)
 
 
 _COLUMNS = ["id", "status", "charge_point_id", "connector_id", "start", "end", "status_reason"]

@@ -80,7 +80,8 @@ def _text(site: dict[str, Any]) -> str:
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
     async with open_pool(settings) as pool:
-        found = [site_json(s) for s in await sites.list_page(pool, after=None, limit=args.limit)]
+        listed = await sites.list_page(pool, after=None, limit=args.limit)
+    found = [site_json(s, settings.booking_terms()) for s in listed]
     rows = [{**s, "problems": ",".join(s["problems"]) or "-"} for s in found]
     emit(args, found, lambda: table(rows, ["id", "name", "timezone", "has_tariff", "problems"]))
     return 0
@@ -88,7 +89,7 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _show(settings: Settings, args: argparse.Namespace) -> int:
     async with open_pool(settings) as pool:
-        site = site_json(await sites.get(pool, args.id))
+        site = site_json(await sites.get(pool, args.id), settings.booking_terms())
     emit(args, site, lambda: _text(site))
     return 0
 
@@ -109,7 +110,7 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 async def _add(settings: Settings, args: argparse.Namespace) -> int:
     given = _given(args)  # Checked before a database is started.
     async with open_pool(settings) as pool:
-        site = site_json(await sites.create(pool, given))
+        site = site_json(await sites.create(pool, given), settings.booking_terms())
     emit(args, site, lambda: str(site["id"]))
     return 0
 
@@ -122,7 +123,7 @@ async def _update(settings: Settings, args: argparse.Namespace) -> int:
             "--latitude, --longitude, --no-address or --no-location"
         )
     async with open_pool(settings) as pool:
-        site = site_json(await sites.update(pool, args.id, changes))
+        site = site_json(await sites.update(pool, args.id, changes), settings.booking_terms())
     listed = "on" if site["codes_on_local_list"] else "off"
     emit(args, site, lambda: f"site {site['id']} {site['name']!r}: codes on local lists {listed}")
     return 0

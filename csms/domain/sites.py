@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from csms.domain.terms import BookingTerms, check_consistent, check_terms, terms_json
 from csms.errors import ValidationFailed
 
 MAX_NAME = 200
@@ -66,6 +67,8 @@ class Site:
     longitude: float | None
     has_tariff: bool
     created_at: datetime
+    #: The booking terms this site sets (the installation's defaults fill in the rest).
+    terms: dict[str, Any]
 
     @property
     def problems(self) -> list[str]:
@@ -73,14 +76,24 @@ class Site:
         return [] if self.has_tariff else [NO_TARIFF]
 
 
-def site_json(site: Site) -> dict[str, Any]:
-    """A site as the API and ``csms site … --json`` show it."""
-    return {**dataclasses.asdict(site), "problems": site.problems}
+def site_json(site: Site, defaults: BookingTerms) -> dict[str, Any]:
+    """A site as the API and ``csms site … --json`` show it: ``terms`` holds every term,
+    ``terms_set`` names those the site sets itself."""
+    view = dataclasses.asdict(site)
+    view["terms"] = terms_json(BookingTerms.merged(defaults, site.terms))
+    view["terms_set"] = sorted(site.terms)
+    view["problems"] = site.problems
+    return view
+
+
+def check_site_terms(stored: dict[str, Any], defaults: BookingTerms) -> None:
+    """Raise unless the terms a site would store agree with each other."""
+    check_consistent(BookingTerms.merged(defaults, stored))
 
 
 #: What PATCH /api/v1/sites/{id} and ``csms site update`` may change.
 UPDATABLE = frozenset(
-    {"name", "timezone", "codes_on_local_list", "address", "latitude", "longitude"}
+    {"name", "timezone", "codes_on_local_list", "address", "latitude", "longitude", "terms"}
 )
 
 
@@ -93,6 +106,7 @@ def check_site_fields(body: dict[str, Any]) -> dict[str, Any]:
         "address": check_address,
         "latitude": _check_latitude,
         "longitude": _check_longitude,
+        "terms": check_terms,
     }
     unknown = set(body) - UPDATABLE
     if unknown:

@@ -12,7 +12,8 @@ from csms.errors import NotFound, SiteInUse
 from csms.store.errors import translated
 
 _COLUMNS = """s.id, s.name, s.timezone, s.codes_on_local_list, s.address, s.latitude, s.longitude,
-              EXISTS (SELECT 1 FROM tariffs t WHERE t.site_id = s.id) AS has_tariff, s.created_at"""
+              EXISTS (SELECT 1 FROM tariffs t WHERE t.site_id = s.id) AS has_tariff, s.created_at,
+              s.terms"""
 
 
 def _site(row: asyncpg.Record) -> Site:
@@ -26,8 +27,8 @@ async def create(pool: asyncpg.Pool, fields: dict[str, Any]) -> Site:
         row = await pool.fetchrow(
             f"""WITH s AS (
                     INSERT INTO sites (name, timezone, codes_on_local_list, address, latitude,
-                                       longitude)
-                    VALUES ($1, $2, $3, $4, $5, $6) RETURNING *)
+                                       longitude, terms)
+                    VALUES ($1, $2, $3, $4, $5, $6, jsonb_strip_nulls($7)) RETURNING *)
                 SELECT {_COLUMNS} FROM s""",
             fields["name"],
             fields["timezone"],
@@ -35,6 +36,7 @@ async def create(pool: asyncpg.Pool, fields: dict[str, Any]) -> Site:
             fields.get("address"),
             fields.get("latitude"),
             fields.get("longitude"),
+            fields.get("terms", {}),
         )
     assert row is not None
     return _site(row)
@@ -50,8 +52,12 @@ async def get(pool: asyncpg.Pool | asyncpg.Connection, site_id: int) -> Site:
 async def update(pool: asyncpg.Pool, site_id: int, changes: dict[str, Any]) -> Site:
     """Change the checked fields given (a None address or coordinate clears it)."""
     assert set(changes) <= UPDATABLE, changes
-    # Column names come from UPDATABLE (never from input); values are parameters.
-    assignments = ", ".join(f"{name} = ${n}" for n, name in enumerate(changes, start=2))
+    # Column names come from UPDATABLE (never from input); values are parameters. Terms given
+    # replace those stored, a null one is removed (the default applies again).
+    assignments = ", ".join(
+        f"terms = jsonb_strip_nulls(terms || ${n})" if name == "terms" else f"{name} = ${n}"
+        for n, name in enumerate(changes, start=2)
+    )
     if not assignments:
         return await get(pool, site_id)
     with translated():

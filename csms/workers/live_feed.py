@@ -2,10 +2,10 @@
 
 One poller per node reads recent changes from PostgreSQL (so it sees what every node wrote):
 connector status, chargers coming and going, booking status, meter readings of running
-sessions, and critical security events. Each poll looks a little further back than the last
-change it saw — a batch written late with earlier timestamps is not missed — and publishes only
-what differs from what it published before, so a change is sent once. Subscribers are the SSE
-streams of ``GET /api/v1/events``.
+sessions, critical security events, and the notification outbox. Each poll looks a little
+further back than the last change it saw — a batch written late with earlier timestamps is not
+missed — and publishes only what differs from what it published before, so a change is sent
+once. Subscribers are the SSE streams of ``GET /api/v1/events``.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class LiveFeed:
             "chargers": None,
             "bookings": None,
             "security_events": None,
+            "notifications": None,
         }
         self._last_meter_id = 0
         #: Ids of the readings within ``METER_OVERLAP`` of the newest that were published.
@@ -127,6 +128,7 @@ class LiveFeed:
             events += await self._bookings(connection)
             events += await self._meters(connection)
             events += await self._security_events(connection)
+            events += await self._notifications(connection)
         return events
 
     def _fresh(self, key: tuple[str, Any], state: Any) -> bool:
@@ -238,4 +240,23 @@ class LiveFeed:
             Event("security_event", dict(row))
             for row in rows
             if self._fresh(("security_event", row["id"]), True)
+        ]
+
+    async def _notifications(self, connection: asyncpg.Connection) -> list[Event]:
+        """The outbox's events (csms.store.notifications), in order, for the booking's driver
+        (and operators); found by time like the transitions they mostly report."""
+        rows = await connection.fetch(
+            """SELECT id, type, reservation_id, payload, created_at, user_id
+               FROM notifications WHERE created_at > $1 ORDER BY id""",
+            self._since["notifications"],
+        )
+        self._advance("notifications", max((r["created_at"] for r in rows), default=None))
+        return [
+            Event(
+                "notification",
+                {k: v for k, v in dict(row).items() if k != "user_id"},
+                owner=row["user_id"],
+            )
+            for row in rows
+            if self._fresh(("notification", row["id"]), True)
         ]

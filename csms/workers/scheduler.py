@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import asyncpg
 
 from csms import metrics
 from csms.booking import schedule, store
+from csms.booking.cost import cost_to_json, fees_only
 from csms.booking.dispatch import (
     CHARGING_GRACE,
     DispatchDecision,
@@ -154,8 +156,10 @@ class Scheduler:
                 await self._expire(booking, now)
             elif booking.status is S.BOOKED:
                 await self._dispatch(booking, moves=0)
+            elif now >= _noshow_at(booking):
+                await self._no_show(booking, now)
             else:
-                await schedule.release(self._pool, booking.id, booking.end)
+                await schedule.release(self._pool, booking.id, _noshow_at(booking))
         except Exception:
             log.exception("reservation %s: scheduling failed", booking.id)
             await schedule.release(self._pool, booking.id, self._clock() + self._retry_interval)
@@ -178,6 +182,29 @@ class Scheduler:
         log.info("reservation %s expired", booking.id)
         if booking.on_charger:
             # S 5.13 says the charger drops it at expiryDate; some never do (lazy expiry).
+            await self._cancel_on_charger(booking)
+
+    async def _no_show(self, booking: Reservation, now: datetime) -> None:
+        """Ready for its driver, who did not come within the terms' no-show timeout: the
+        connector is free for others from now on, and the no-show pays its fees."""
+        terms = booking.booking_terms
+        charged = fees_only(
+            booking.price["currency"], Decimal(booking.price["reservation_fee"]),
+            {"noshow_fee": terms.noshow_fee},
+        )
+        try:
+            async with self._pool.acquire() as connection:
+                await store.transition(
+                    connection, booking.id, S.EXPIRED,
+                    f"no-show: nobody came within {terms.noshow_timeout_minutes} minutes", now,
+                    expect=(S.ACTIVE,), next_action_at=None, claimed_until=None,
+                    cost=charged.total, cost_breakdown=cost_to_json(charged),
+                )
+        except InvalidTransition:  # Charging started meanwhile, or cancelled: not ours.
+            await schedule.release(self._pool, booking.id, None)
+            return
+        log.info("reservation %s: no-show", booking.id)
+        if booking.on_charger:
             await self._cancel_on_charger(booking)
 
     async def _cancel_on_charger(self, booking: Reservation) -> None:
@@ -330,7 +357,8 @@ class Scheduler:
             await store.transition(
                 connection, booking.id, S.ACTIVE, decision.reason, now, expect=(S.BOOKED,),
                 dispatched_at=booking.dispatched_at or now, on_charger=on_charger,
-                dispatch_attempts=booking.dispatch_attempts + 1, next_action_at=booking.end,
+                dispatch_attempts=booking.dispatch_attempts + 1,
+                next_action_at=_noshow_at(booking),
                 claimed_until=None,
             )
         elif decision.step is NextStep.RETRY:
@@ -349,3 +377,7 @@ class Scheduler:
         """A charger (re)connected: bookings waiting for it are due now."""
         if await schedule.wake_charger(self._pool, charge_point_id, self._clock()):
             self.wake()
+
+
+def _noshow_at(booking: Reservation) -> datetime:
+    return booking.booking_terms.noshow_at(booking.start, booking.end)

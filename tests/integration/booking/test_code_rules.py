@@ -111,6 +111,7 @@ async def _template(world: World) -> NewBooking:
         user_id=user_id, site_id=world.site_id, charge_point_id=world.cp_id, connector_id=1,
         start=start, end=start + timedelta(hours=1), code="135792", price={}, tariff={},
         timezone="Europe/Berlin", parent_id_tag=None, idempotency_key=None, next_action_at=start,
+        terms={}, held=(start, start + timedelta(hours=1)),
     )
 
 

@@ -50,7 +50,8 @@ from csms.domain.authorization import AuthorizationStatus
 from csms.domain.charge_points import ConnectorSpec
 from csms.domain.meter_values import Sample
 from csms.domain.tariffs import parse_tariff
-from csms.domain.windows import InvalidWindow, WindowRules
+from csms.domain.terms import BookingTerms
+from csms.domain.windows import InvalidWindow
 from csms.errors import ChargePointNotConnected, ChargePointTimeout
 from csms.services.transactions import StartRequest, StopRequest, Transactions
 from csms.services.verification import IdTagVerifier
@@ -192,7 +193,7 @@ class BookingLifecycle(RuleBasedStateMachine):
         self.verifier = IdTagVerifier(pool, clock, rule)
         self.transactions = Transactions(pool, clock, self.verifier)
         settle = self.transactions.settle_abandoned
-        self.booking = Booking(pool, self.chargers, clock, WindowRules(), timedelta(minutes=5))
+        self.booking = Booking(pool, self.chargers, clock, BookingTerms(), timedelta(minutes=5))
         self.scheduler = Scheduler(
             pool, self.chargers, clock, poll_seconds=1.0, retry_interval=timedelta(minutes=2),
             call_timeout=5.0, settle=settle)

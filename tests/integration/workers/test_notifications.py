@@ -1,0 +1,232 @@
+"""Notifications against real PostgreSQL and real sockets: the outbox written with the change
+it reports, reminders, the event stream, webhooks (a real local receiver) and the email sink."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from csms.booking import store
+from csms.booking.states import InvalidTransition
+from csms.booking.states import ReservationStatus as S
+from tests.conftest import ServerHandle, ShiftableClock, serving, test_settings
+from tests.integration.api.test_events import listening
+from tests.waiting import eventually
+from tests.webhook_receiver import receiving
+from tests.world import World, make_world
+
+SECRET = "s3cret-of-sixteen-or-more"
+
+
+@pytest.fixture
+async def notified(
+    database_url: str, tmp_path: Path, clock: ShiftableClock
+) -> AsyncIterator[World]:
+    """The world on a server whose webhooks retry fast and whose mail goes to a file."""
+    settings = test_settings(
+        database_url, tmp_path, webhook_retry_seconds=0.1, webhook_max_attempts=3,
+        webhook_timeout=2.0, email=f"file:{tmp_path / 'mail.jsonl'}",
+    )
+    async with serving(settings, clock) as server:
+        yield await make_world(server, clock)
+
+
+def _pool(world: World) -> asyncpg.Pool:
+    assert world.server.pool is not None
+    return world.server.pool
+
+
+async def _events(world: World, reservation_id: int) -> list[tuple[str, dict[str, Any]]]:
+    rows = await _pool(world).fetch(
+        "SELECT type, payload FROM notifications WHERE reservation_id = $1 ORDER BY id",
+        reservation_id,
+    )
+    return [(r["type"], r["payload"]) for r in rows]
+
+
+async def _raw(
+    server: ServerHandle, method: str, path: str, token: str | None = None, **kwargs: Any
+) -> tuple[int, Any]:
+    """A call whose answer is not checked against the OpenAPI document (the booking
+    endpoints' own tests do that)."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, server.http_url + path, headers=server.headers(token), **kwargs)
+        as response,
+    ):
+        return response.status, await response.json(content_type=None)
+
+
+async def _cancel(world: World, reservation_id: int) -> None:
+    status, body = await _raw(
+        world.server, "DELETE", f"/api/v1/reservations/{reservation_id}", world.driver
+    )
+    assert status == 200, body
+
+
+async def _subscribe(server: ServerHandle, url: str, events: list[str]) -> dict[str, Any]:
+    status, body = await server.request(
+        "POST", "/api/v1/webhooks", json={"url": url, "secret": SECRET, "events": events}
+    )
+    assert status == 201, body
+    return body  # type: ignore[no-any-return]
+
+
+async def test_booking_and_cancelling_write_their_events_in_order(world: World) -> None:
+    status, booking = await world.book(1, world.window(starts_in=60))
+    assert status == 201, booking
+    await _cancel(world, booking["id"])
+    events = await _events(world, booking["id"])
+    assert [kind for kind, _ in events] == ["booked", "cancelled"]
+    booked = events[0][1]
+    assert booked["charge_point_id"] == world.cp_id and booked["connector_id"] == 1
+    assert booked["start"].endswith("Z") and booked["status"] == "booked"
+    assert all(booking["code"] not in json.dumps(payload) for _, payload in events)
+
+
+async def test_a_refused_transition_writes_no_event(world: World) -> None:
+    _, booking = await world.book(1, world.window(starts_in=60))
+    pool = _pool(world)
+    async with pool.acquire() as connection:
+        await store.transition(connection, booking["id"], S.CANCELLED, "test", world.clock())
+        with pytest.raises(InvalidTransition):
+            await store.transition(connection, booking["id"], S.EXPIRED, "test", world.clock())
+        with pytest.raises(InvalidTransition):  # In a transaction that then commits.
+            async with connection.transaction():
+                await store.transition(
+                    connection, booking["id"], S.COMPLETED, "test", world.clock()
+                )
+    assert [kind for kind, _ in await _events(world, booking["id"])] == ["booked", "cancelled"]
+
+
+async def test_a_move_and_a_no_show_name_what_happened(world: World) -> None:
+    _, booking = await world.book(1, world.window(starts_in=60))
+    start, end = world.window(starts_in=120)
+    status, moved = await _raw(
+        world.server, "PATCH", f"/api/v1/reservations/{booking['id']}",
+        json={"connector_id": 2, "start": start, "end": end},
+    )
+    assert status == 200, moved
+    async with _pool(world).acquire() as connection:
+        await store.transition(
+            connection, booking["id"], S.EXPIRED, "the window ended unused", world.clock()
+        )
+    events = await _events(world, booking["id"])
+    assert [kind for kind, _ in events] == ["booked", "moved", "no_show"]
+    payload = events[1][1]
+    assert payload["connector_id"] == 2 and payload["from"]["connector_id"] == 1
+    assert payload["from"]["start"] == booking["start"].replace("Z", ".000Z")
+    assert "moved by an operator" in payload["reason"]
+
+
+async def test_reserved_and_completed_carry_the_session(world: World) -> None:
+    from tests.integration.booking.test_sessions import charging
+
+    charger = await world.connect(free=(1,))
+    booking, _, tx = await charging(world, charger)
+    stamp = world.window()[0]
+    await charger.result(
+        "StopTransaction", {"transactionId": tx, "meterStop": 7000, "timestamp": stamp}
+    )
+    await eventually(lambda: world.reservation(booking["id"]), lambda r: r["status"] == "completed")
+    events = await _events(world, booking["id"])
+    assert [kind for kind, _ in events] == ["booked", "reserved", "completed"]
+    done = events[-1][1]
+    assert done["currency"] == "EUR" and done["energy_kwh"] == "7.000"
+    assert done["cost"] is not None and isinstance(done["cost_breakdown"], dict | list)
+    await charger.close()
+
+
+async def test_a_reminder_comes_once_within_the_lead(world: World) -> None:
+    from csms.store import notifications
+
+    _, booking = await world.book(1, world.window(starts_in=45))
+    _, late = await world.book(2, world.window(starts_in=20))  # Booked within the lead.
+    pool, lead = _pool(world), __import__("datetime").timedelta(minutes=30)
+    assert await notifications.create_reminders(pool, world.clock(), lead) == 0
+    world.clock.advance(minutes=20)
+    # Two nodes at once: one reminder.
+    written = await asyncio.gather(
+        *(notifications.create_reminders(pool, world.clock(), lead) for _ in range(4))
+    )
+    assert sum(written) <= 1
+    assert [k for k, _ in await _events(world, booking["id"])] == ["booked", "reminder"]
+    assert [k for k, _ in await _events(world, late["id"])] == ["booked"]
+
+
+async def test_the_event_stream_carries_notifications(world: World) -> None:
+    async with listening(world.server.http_url, world.driver) as mine:
+        _, booking = await world.book(1, world.window(starts_in=60))
+        seen = await eventually(
+            lambda: asyncio.sleep(0, mine.of("notification")), lambda e: len(e) >= 1
+        )
+    assert seen[0]["type"] == "booked" and seen[0]["reservation_id"] == booking["id"]
+    assert set(seen[0]) == {"id", "type", "reservation_id", "payload", "created_at"}
+
+
+async def test_webhook_deliveries_are_signed_retried_and_in_order(notified: World) -> None:
+    world = notified
+    async with receiving() as receiver:
+        hook = await _subscribe(world.server, receiver.url, ["booked", "cancelled"])
+        assert "secret" not in hook
+        receiver.statuses = [500, 503]  # The first event's first two attempts fail.
+        _, booking = await world.book(1, world.window(starts_in=60))
+        await _cancel(world, booking["id"])
+        await eventually(
+            lambda: asyncio.sleep(0, receiver.unique()), lambda u: len(u) == 2, timeout=10
+        )
+    assert all(item.signed_by(SECRET) for item in receiver.received)
+    kinds = [item.event["type"] for item in receiver.received]
+    # Retried until delivered, and the later event only after it.
+    assert kinds == ["booked", "booked", "booked", "cancelled"]
+    first = receiver.received[0].event
+    assert first["reservation_id"] == booking["id"] and set(first) == {
+        "id", "type", "reservation_id", "payload", "created_at"
+    }
+    _, listed = await world.server.request("GET", "/api/v1/webhooks")
+    [shown] = listed["webhooks"]
+    assert (shown["delivered"], shown["pending"], shown["dead"]) == (2, 0, 0)
+
+
+async def test_a_webhook_that_keeps_failing_is_dead_lettered(notified: World) -> None:
+    world = notified
+    async with receiving() as receiver:
+        await _subscribe(world.server, receiver.url, ["booked", "cancelled"])
+        receiver.statuses = [500] * 3  # CSMS_WEBHOOK_MAX_ATTEMPTS is 3 here.
+        _, booking = await world.book(1, world.window(starts_in=60))
+        await _cancel(world, booking["id"])
+        # The dead one no longer holds back the next event of the booking.
+        await eventually(
+            lambda: asyncio.sleep(0, receiver.received),
+            lambda r: [i.event["type"] for i in r] == ["booked"] * 3 + ["cancelled"],
+            timeout=10,
+        )
+    rows = await _pool(world).fetch(
+        """SELECT n.type, d.state, d.attempts, d.last_error FROM notification_deliveries d
+           JOIN notifications n ON n.id = d.notification_id
+           WHERE d.webhook_id IS NOT NULL ORDER BY n.id"""
+    )
+    assert [(r["type"], r["state"], r["attempts"]) for r in rows] == [
+        ("booked", "dead", 3), ("cancelled", "delivered", 1)
+    ]
+    assert rows[0]["last_error"] == "HTTP 500"
+
+
+async def test_a_driver_gets_a_booked_email(notified: World, tmp_path: Path) -> None:
+    world = notified
+    _, booking = await world.book(1, world.window(starts_in=60))
+    mail = tmp_path / "mail.jsonl"
+    lines = await eventually(
+        lambda: asyncio.sleep(0, mail.read_text().splitlines() if mail.exists() else []),
+        lambda found: len(found) >= 1,
+    )
+    message = json.loads(lines[0])
+    assert message["to"].startswith("driver") and "booked" in message["subject"]
+    assert booking["code"] in message["body"] and world.cp_id in message["body"]
