@@ -22,11 +22,13 @@ from harness import Harness
 
 from csms.booking.search import (
     BY_SITE_SQL,
-    NEAR_SQL,
+    NEAR_CONNECTORS_SQL,
+    NEAR_SITES_SQL,
     Near,
     Search,
     by_site_arguments,
-    near_arguments,
+    near_connectors_arguments,
+    near_sites_arguments,
 )
 from csms.domain.geo import Point
 
@@ -176,6 +178,8 @@ def literal(value: object) -> str:
         return f"'{value.isoformat()}'"
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, list):  # Of ids: an array literal.
+        return "'{" + ",".join(str(v) for v in value) + "}'"
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -203,16 +207,24 @@ def queries(spec: SeedSpec, site_ids: Sequence[int]) -> list[Query]:
 
         return arguments
 
-    def near(start: datetime, end: datetime, now: datetime, rng: random.Random) -> Values:
+    def near_sites(start: datetime, end: datetime, now: datetime, rng: random.Random) -> Values:
         place = Near(Point(*random_place(rng, spec.region, spec.region_km)), NEAR_RADIUS_KM)
-        return near_arguments(Search(start, end, near=place), place, now)
+        return near_sites_arguments(Search(start, end, near=place), place)
+
+    def near_connectors(
+        start: datetime, end: datetime, now: datetime, rng: random.Random
+    ) -> Values:
+        # A page's first batch is typically one or two sites (100 connectors each).
+        batch = rng.sample(list(site_ids), 2)
+        return near_connectors_arguments(Search(start, end), now, batch)
 
     return [
         Query("BEFORE, no site filter, limit 500", BEFORE_SQL, before),
         Query("by site, no site filter, limit 500", BY_SITE_SQL, by_site(None, 500)),
         Query("by site, no site filter, default page", BY_SITE_SQL, by_site(None, 50)),
         Query("by site, with site_id", BY_SITE_SQL, by_site(site_ids[0], 50)),
-        Query(f"near, radius {NEAR_RADIUS_KM:g} km, default page", NEAR_SQL, near),
+        Query(f"near: sites within {NEAR_RADIUS_KM:g} km", NEAR_SITES_SQL, near_sites),
+        Query("near: free connectors of 2 sites", NEAR_CONNECTORS_SQL, near_connectors),
     ]
 
 

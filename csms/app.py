@@ -29,6 +29,7 @@ from csms.api import (
     id_tags,
     message_log,
     pages,
+    receipts,
     security_profiles,
     service,
     sites,
@@ -121,6 +122,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app.router.add_routes(charger_detail.routes)
     app.router.add_routes(webhooks.routes)
     app.router.add_routes(calendar.routes)
+    app.router.add_routes(receipts.routes)
     app.router.add_routes(pages.routes)
     app.router.add_get(OCPP_PREFIX + "{charge_point_id}", _ocpp)
     return app

@@ -9,10 +9,11 @@ window, each with the price that applies in it, one page at a time, in either of
   great-circle distance, computed in SQL by the formula of :func:`csms.domain.geo.haversine_km`.
 
 The price comes from the tariff in Python (time zones, DST), so SQL cannot order by it. It only
-matters among connectors at the same distance (in practice: one site's), so the near query
-returns whole groups of equal distance: the group the cursor is in, then groups onwards until
-at least ``limit + 1`` connectors, the last group complete. Python orders them fully and cuts
-the page; that reads each connector at most a group more than a page needs.
+matters among connectors at the same distance (one site's, or several sites' on one spot), so
+a page near a place is built from whole sites: the sites in range, nearest first (one small
+query), then the free connectors of just enough of them to fill the page, the last distance
+complete (a query per batch of sites, usually one). Python orders them fully and cuts the page.
+Only the connectors of those sites are checked against the bookings, not all in the radius.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ _FREE_FOR_WINDOW = """NOT EXISTS (
       AND r.status IN ('booked', 'active', 'charging')
       AND r.during && tstzrange($1, $2))"""
 
-#: The search's conditions on a bookable connector; $1-$6 in both orders.
+#: The search's conditions on a bookable connector; $1-$6 in every query that checks them.
 _CONDITIONS = f"""
   AND ($3::bigint IS NULL OR s.id = $3)
   AND ($4::text IS NULL OR lower(c.connector_type) = lower($4))
@@ -87,23 +88,29 @@ BY_SITE_SQL = f"""SELECT {BOOKABLE_COLUMNS} {BOOKABLE_FROM} {_CONDITIONS}
 ORDER BY s.id, c.charge_point_id, c.connector_id
 LIMIT $7"""
 
-#: Great-circle km from ($10, $11) to the site, the haversine formula of csms.domain.geo.
+#: Great-circle km from ($1, $2) to site ``s``: the haversine formula of csms.domain.geo.
 _DISTANCE = f"""(2 * {EARTH_RADIUS_KM} * asin(sqrt(least(1.0,
-    sin(radians(s.latitude - $10) / 2) ^ 2
-    + cos(radians($10)) * cos(radians(s.latitude)) * sin(radians(s.longitude - $11) / 2) ^ 2))))"""
+    sin(radians(s.latitude - $1) / 2) ^ 2
+    + cos(radians($1)) * cos(radians(s.latitude)) * sin(radians(s.longitude - $2) / 2) ^ 2))))"""
 
-#: Page near a place: $7 the row count wanted, $8 the last distance shown (-1: first page),
-#: $9 the radius, $10/$11 the place, $12-$17 its box (two longitude ranges).
-NEAR_SQL = f"""WITH found AS MATERIALIZED (
-    SELECT {BOOKABLE_COLUMNS}, {_DISTANCE} AS distance_km {BOOKABLE_FROM} {_CONDITIONS}
-      AND s.latitude BETWEEN $12 AND $13
-      AND (s.longitude BETWEEN $14 AND $15 OR s.longitude BETWEEN $16 AND $17)
-      AND {_DISTANCE} <= $9 AND {_DISTANCE} >= $8),
-onwards AS (
-    SELECT distance_km FROM found WHERE distance_km > $8 ORDER BY distance_km LIMIT $7)
-SELECT * FROM found
-WHERE distance_km <= coalesce((SELECT max(distance_km) FROM onwards), $8)
-ORDER BY distance_km, site_id, charge_point_id, connector_id"""
+#: Sites within $3 km of ($1, $2) and at least $4 km from it (the last distance shown; -1 on
+#: the first page), nearest first, with how many connectors each has that match the filters
+#: ($5 site, $6 type, $7 power: an upper bound of what it may offer). $8-$13: the box.
+NEAR_SITES_SQL = f"""SELECT s.id, d.km AS distance_km,
+       (SELECT count(*) FROM charge_points cp JOIN connectors c ON c.charge_point_id = cp.id
+        WHERE cp.site_id = s.id
+          AND ($6::text IS NULL OR lower(c.connector_type) = lower($6))
+          AND ($7::numeric IS NULL OR c.max_power_kw >= $7)) AS connectors
+FROM sites s CROSS JOIN LATERAL (SELECT {_DISTANCE} AS km) d
+WHERE s.latitude BETWEEN $8 AND $9
+  AND (s.longitude BETWEEN $10 AND $11 OR s.longitude BETWEEN $12 AND $13)
+  AND d.km <= $3 AND d.km >= $4
+  AND ($5::bigint IS NULL OR s.id = $5)
+ORDER BY d.km, s.id"""
+
+#: The free connectors of the sites $7.
+NEAR_CONNECTORS_SQL = f"""SELECT {BOOKABLE_COLUMNS} {BOOKABLE_FROM} {_CONDITIONS}
+  AND s.id = ANY($7::bigint[])"""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -132,15 +139,13 @@ async def availability(
     """One page of connectors free for the whole window, each with the window's price (and
     its distance when near a place); ``next_cursor`` None on the last page."""
     check_window(search.start, search.end, now, rules)
-    if search.near is None:
-        rows = await _fetch(pool, BY_SITE_SQL, by_site_arguments(search, now))
-        distances: list[float | None] = [None] * len(rows)
-    else:
-        rows = await _fetch(pool, NEAR_SQL, near_arguments(search, search.near, now))
-        distances = [row["distance_km"] for row in rows]
-    found = _priced(rows, distances, search)
-    if search.near is not None:
-        found = _past(found, search.after)
+    async with pool.acquire() as connection, connection.transaction():
+        await _plan_for_values(connection)
+        if search.near is None:
+            rows = await connection.fetch(BY_SITE_SQL, *by_site_arguments(search, now))
+            found = _priced(rows, {}, search)
+        else:
+            found = _past(await _near(connection, search, search.near, now), search.after)
     shown = found[: search.limit]
     more = len(found) > search.limit
     skipped = await sites.with_problems(pool, search.site_id)
@@ -156,19 +161,51 @@ async def availability(
     }
 
 
-async def _fetch(pool: asyncpg.Pool, sql: str, arguments: tuple[Any, ...]) -> list[asyncpg.Record]:
-    """Run a search query planned for its values every time.
+async def _plan_for_values(connection: asyncpg.Connection) -> None:
+    """Have this transaction's queries planned for their values every time.
 
     The driver keeps statements prepared, and after five runs PostgreSQL may switch to the
     generic plan, which cannot know that the optional filters are NULL nor how few rows a page
     needs: measured with 10,000 connectors, it checks every connector before sorting (0.8 s)
-    where the plan for the values stops after a page (5 ms). ``SET LOCAL`` keeps the choice
-    to this transaction.
+    where the plan for the values stops after a page (5 ms).
     """
-    async with pool.acquire() as connection, connection.transaction():
-        await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        rows: list[asyncpg.Record] = await connection.fetch(sql, *arguments)
-    return rows
+    await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
+async def _near(
+    connection: asyncpg.Connection, search: Search, near: Near, now: datetime
+) -> list[_Found]:
+    """The free connectors of the nearest sites, whole sites at a time, until more than a page
+    lies past the cursor (or no site is left); every distance reached is complete."""
+    in_range = await connection.fetch(NEAR_SITES_SQL, *near_sites_arguments(search, near))
+    after = search.after if isinstance(search.after, NearPosition) else None  # Checked above.
+    candidates = [site for site in in_range if site["connectors"]]
+    distances = {site["id"]: site["distance_km"] for site in candidates}
+    found: list[_Found] = []
+    past, taken, rounds = 0, 0, 0
+    while taken < len(candidates) and past <= search.limit:
+        # Connectors count as free until checked: if too many are not, ask twice as many.
+        batch = _batch(candidates, taken, (search.limit + 1 - past) * 2**rounds)
+        taken, rounds = taken + len(batch), rounds + 1
+        arguments = near_connectors_arguments(search, now, batch)
+        rows = await connection.fetch(NEAR_CONNECTORS_SQL, *arguments)
+        more = _priced(rows, distances, search)
+        found += more
+        past += sum(1 for f in more if after is None or f.near_position() > after)
+    return found
+
+
+def _batch(sites_in_range: list[asyncpg.Record], start: int, wanted: int) -> list[int]:
+    """Ids of the sites from ``start`` on with at least ``wanted`` connectors between them,
+    and any more at the same distance as the last (so that no distance is cut in two)."""
+    batch: list[int] = []
+    count, last = 0, None
+    for site in sites_in_range[start:]:
+        if count >= wanted and site["distance_km"] != last:
+            break
+        batch.append(site["id"])
+        count, last = count + site["connectors"], site["distance_km"]
+    return batch
 
 
 def by_site_arguments(search: Search, now: datetime) -> tuple[Any, ...]:
@@ -185,20 +222,28 @@ def by_site_arguments(search: Search, now: datetime) -> tuple[Any, ...]:
     )
 
 
-def near_arguments(search: Search, near: Near, now: datetime) -> tuple[Any, ...]:
-    """The parameters of :data:`NEAR_SQL` for ``search`` near ``near``."""
+def near_connectors_arguments(
+    search: Search, now: datetime, site_ids: list[int]
+) -> tuple[Any, ...]:
+    """The parameters of :data:`NEAR_CONNECTORS_SQL`: ``search``'s, at the sites named."""
+    return (*_common(search, now), site_ids)
+
+
+def near_sites_arguments(search: Search, near: Near) -> tuple[Any, ...]:
+    """The parameters of :data:`NEAR_SITES_SQL` for ``search`` near ``near``."""
     after = search.after
     if after is not None and not isinstance(after, NearPosition):
         raise TypeError("a search near a place continues from a NearPosition")
     box = bounding_box(near.point, near.radius_km)
     (west, east), (west2, east2) = box.longitudes
     return (
-        *_common(search, now),
-        search.limit + 1,
-        -1.0 if after is None else after.distance_km,  # Below any distance: from the start.
-        near.radius_km,
         near.point.latitude,
         near.point.longitude,
+        near.radius_km,
+        -1.0 if after is None else after.distance_km,  # Below any distance: from the start.
+        search.site_id,
+        search.connector_type,
+        search.min_power_kw,
         box.min_latitude,
         box.max_latitude,
         west,
@@ -230,16 +275,17 @@ def _common(search: Search, now: datetime) -> tuple[Any, ...]:
 
 
 def _priced(
-    rows: list[asyncpg.Record], distances: list[float | None], search: Search
+    rows: list[asyncpg.Record], distances: dict[int, float], search: Search
 ) -> list[_Found]:
+    """The connectors of ``rows`` with their prices (and their sites' ``distances``, if any)."""
     quotes: dict[tuple[int, Decimal], Quote] = {}  # Same site and power: same price.
     found = []
-    for row, distance in zip(rows, distances, strict=True):
+    for row in rows:
         connector = bookable_connector(row)
         key = (connector.site_id, connector.max_power_kw)
         if key not in quotes:
             quotes[key] = price(connector, search.start, search.end, search.energy_kwh)
-        found.append(_Found(connector, quotes[key], distance))
+        found.append(_Found(connector, quotes[key], distances.get(connector.site_id)))
     return found
 
 

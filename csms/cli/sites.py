@@ -23,8 +23,9 @@ from csms.cli.common import (
     open_pool,
     table,
 )
-from csms.domain.sites import check_site_fields, site_json
+from csms.domain.sites import check_site_fields, check_site_terms, site_json
 from csms.domain.tariffs import parse_tariff
+from csms.domain.terms import stored_after
 from csms.errors import NotFound, ValidationFailed
 from csms.settings import Settings
 from csms.store import sites, tariffs
@@ -72,6 +73,18 @@ def _location_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", help="postal address, up to 300 characters")
     parser.add_argument("--latitude", type=float_arg, help="degrees, -90 to 90")
     parser.add_argument("--longitude", type=float_arg, help="degrees, -180 to 180")
+    parser.add_argument(
+        "--terms", type=_terms_arg, metavar="JSON",
+        help='booking terms to set, e.g. \'{"noshow_fee": "2.50", "buffer_minutes": 10}\' '
+        "(null for one: back to the default)",
+    )
+
+
+def _terms_arg(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
 
 
 def _text(site: dict[str, Any]) -> str:
@@ -97,7 +110,9 @@ async def _show(settings: Settings, args: argparse.Namespace) -> int:
 def _given(args: argparse.Namespace) -> dict[str, Any]:
     given: dict[str, Any] = {
         name: getattr(args, name)
-        for name in ("name", "timezone", "codes_on_local_list", "address", "latitude", "longitude")
+        for name in (
+            "name", "timezone", "codes_on_local_list", "address", "latitude", "longitude", "terms",
+        )
         if getattr(args, name, None) is not None
     }
     if getattr(args, "no_address", False):
@@ -109,6 +124,7 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _add(settings: Settings, args: argparse.Namespace) -> int:
     given = _given(args)  # Checked before a database is started.
+    check_site_terms(given.get("terms", {}), settings.booking_terms())
     async with open_pool(settings) as pool:
         site = site_json(await sites.create(pool, given), settings.booking_terms())
     emit(args, site, lambda: str(site["id"]))
@@ -120,10 +136,14 @@ async def _update(settings: Settings, args: argparse.Namespace) -> int:
     if not changes:
         raise ValidationFailed(
             "nothing to change: give --name, --timezone, --codes-on-local-list, --address, "
-            "--latitude, --longitude, --no-address or --no-location"
+            "--latitude, --longitude, --terms, --no-address or --no-location"
         )
+    defaults = settings.booking_terms()
     async with open_pool(settings) as pool:
-        site = site_json(await sites.update(pool, args.id, changes), settings.booking_terms())
+        if "terms" in changes:
+            current = await sites.get(pool, args.id)
+            check_site_terms(stored_after(current.terms, changes["terms"]), defaults)
+        site = site_json(await sites.update(pool, args.id, changes), defaults)
     listed = "on" if site["codes_on_local_list"] else "off"
     emit(args, site, lambda: f"site {site['id']} {site['name']!r}: codes on local lists {listed}")
     return 0

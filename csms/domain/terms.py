@@ -44,7 +44,10 @@ _MINUTE_BOUNDS: dict[str, tuple[int, int]] = {
     "late_stop_minutes": (0, 240),
 }
 _FEES = ("noshow_fee", "cancel_fee")
-FIELDS = frozenset(_MINUTE_BOUNDS) | frozenset(_FEES)
+#: Decimal terms: the fees (money) and the tax rate (a percentage).
+_DECIMALS = (*_FEES, "tax_rate_percent")
+MAX_TAX_RATE = Decimal(100)
+FIELDS = frozenset(_MINUTE_BOUNDS) | frozenset(_DECIMALS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,14 +75,16 @@ class BookingTerms:
     #: after it ends. Both are held for the driver.
     early_start_minutes: int = 0
     late_stop_minutes: int = 0
+    #: The tax (VAT) included in the site's prices, in percent; 0: receipts show none.
+    tax_rate_percent: Decimal = Decimal(0)
 
     @classmethod
     def merged(cls, defaults: BookingTerms, given: Mapping[str, Any]) -> BookingTerms:
         """``defaults`` with what a site (or a booking's snapshot) sets, as stored."""
         values = {name: given[name] for name in FIELDS if name in given}
-        for fee in _FEES:
-            if fee in values:
-                values[fee] = Decimal(str(values[fee]))
+        for name in _DECIMALS:
+            if name in values:
+                values[name] = Decimal(str(values[name]))
         terms = dataclasses.replace(defaults, **values)
         return terms
 
@@ -127,6 +132,8 @@ def check_terms(body: object) -> dict[str, Any]:
             checked[name] = None
         elif name in _FEES:
             checked[name] = format_money(parse_amount(value, f"terms.{name}"))
+        elif name == "tax_rate_percent":
+            checked[name] = _tax_rate(value)
         else:
             checked[name] = _minutes(value, name)
     return checked
@@ -154,8 +161,8 @@ def stored_after(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict
 def terms_json(terms: BookingTerms) -> dict[str, Any]:
     """The ``terms`` object of the API: every term, fees as money strings."""
     values = dataclasses.asdict(terms)
-    for fee in _FEES:
-        values[fee] = format_money(values[fee])
+    for name in _DECIMALS:
+        values[name] = format_money(values[name])
     return values
 
 
@@ -164,3 +171,10 @@ def _minutes(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValidationFailed(f"terms.{name} must be a whole number from {low} to {high}")
     return value
+
+
+def _tax_rate(value: object) -> str:
+    rate = parse_amount(value, "terms.tax_rate_percent")
+    if rate > MAX_TAX_RATE:
+        raise ValidationFailed(f"terms.tax_rate_percent must be between 0 and {MAX_TAX_RATE}")
+    return format_money(rate)

@@ -76,6 +76,10 @@ async def test_site_tariff_charge_point_connector_card_lifecycle(
     changed = await as_json(env, "site", "update", "--id", site_id, "--no-address",
                             "--timezone", "Europe/Paris")  # fmt: skip
     assert (changed["address"], changed["timezone"]) == (None, "Europe/Paris")
+    termed = await as_json(env, "site", "update", "--id", site_id,
+                           "--terms", '{"noshow_fee": "2.5", "buffer_minutes": 10}')  # fmt: skip
+    assert (termed["terms"]["noshow_fee"], termed["terms"]["buffer_minutes"]) == ("2.50", 10)
+    assert termed["terms_set"] == ["buffer_minutes", "noshow_fee"]
 
     out = await ok(env, "charge-point", "add", "--id", "CLI-CP", "--site-id", site_id,
                    "--connector", "1:Type2:22")  # fmt: skip
@@ -148,6 +152,9 @@ async def test_booking_list_show_move_cancel(world: World, env: dict[str, str]) 
         (["site", "add", "--name", "X", "--timezone", "UTC", "--latitude", "91"], "latitude"),
         (["site", "add", "--name", "x" * 5000, "--timezone", "UTC"], "name must be"),
         (["site", "update", "--id", "1"], "nothing to change"),
+        (["site", "add", "--name", "X", "--timezone", "UTC", "--terms", "{"], "not valid JSON"),
+        (["site", "add", "--name", "X", "--timezone", "UTC", "--terms", '{"buffer_minutes": -1}'],
+         "terms.buffer_minutes"),
         (["charge-point", "add", "--id", "CP", "--connector", "1:Type2:0"], "max_power_kw"),
         (["charge-point", "add", "--id", "CP", "--site-id", "9", "--connector", "1:T:1"], ""),
         (["charge-point", "remove", "--id", "NOPE"], "--yes"),

@@ -125,6 +125,11 @@ async def test_a_no_show_frees_the_connector_and_pays_its_fees(world: World) -> 
         assert gone["cost"] == "4.00", "an hour's booking fee (1.00) and the no-show fee"
         assert gone["cost_breakdown"]["noshow_fee"] == "3.00"
         assert gone["cost_breakdown"]["booking_fee"] == "1.00"
+        status, got = await receipt_of(world, booked["id"])
+        assert (status, got["kind"], got["total"]) == (200, "no_show", "4.00"), got
+        assert got["lines"] == [
+            {"item": "booking_fee", "amount": "1.00"}, {"item": "noshow_fee", "amount": "3.00"},
+        ]
         assert await charger.wait_call("CancelReservation") == {"reservationId": booked["id"]}
         info = (await charger.result("Authorize", {"idTag": booked["code"]}))["idTagInfo"]
         assert info["status"] == "Expired"
@@ -200,3 +205,64 @@ async def test_a_charging_booking_moves_its_end_and_an_early_end_frees_the_rest(
         rest = (world.window(starts_in=1)[0], longer)
         status, body = await world.book(window=rest, token=await world.new_driver())
         assert status == 201, "the session ended early: the rest of the window is free"
+
+
+async def receipt_of(world: World, reservation_id: int, token: str | None = None) -> tuple[int, Any]:
+    return await world.server.request(  # type: ignore[no-any-return]
+        "GET", f"/api/v1/reservations/{reservation_id}/receipt", token=token or world.driver
+    )
+
+
+async def test_a_completed_session_has_a_receipt_with_the_tax_it_includes(world: World) -> None:
+    await set_terms(world, tax_rate_percent="19")
+    async with await world.connect(free=(1, 2)) as charger:
+        status, booked = await world.book(window=world.window(minutes=60))
+        assert status == 201, booked
+        status, body = await receipt_of(world, booked["id"])
+        assert (status, body["error"]["code"]) == (409, "no_receipt"), body
+        await wait_status(world, booked["id"], "active")
+        started = await charger.result(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": booked["code"], "meterStart": 1000,
+             "timestamp": booked["start"], "reservationId": booked["id"]},
+        )
+        await charger.result(
+            "StopTransaction",
+            {"transactionId": started["transactionId"], "meterStop": 11000,
+             "timestamp": format_timestamp(parse(booked["start"]) + timedelta(minutes=30))},
+        )
+        done = await wait_status(world, booked["id"], "completed")
+    status, got = await receipt_of(world, booked["id"])
+    assert status == 200, got
+    assert (got["kind"], got["total"], got["currency"]) == ("session", done["cost"], "EUR")
+    assert got["energy_kwh"] == "10.000" and got["site"]["name"] == "Berlin Yard"
+    energy = [line for line in got["lines"] if line["item"] == "energy"]
+    assert sum(float(line["quantity"]) for line in energy) == 10.0
+    assert {line["item"] for line in got["lines"]} >= {"energy", "session_fee", "booking_fee"}
+    amounts = sum(round(float(line["amount"]) * 100) for line in got["lines"])
+    assert amounts == round(float(got["total"]) * 100), "the lines add up to the total"
+    tax = got["tax"]
+    assert tax["rate_percent"] == "19.00"
+    assert round(float(tax["included"]) + float(tax["net"]), 2) == float(got["total"])
+    assert abs(float(tax["included"]) - float(got["total"]) * 19 / 119) < 0.006
+    status, _ = await receipt_of(world, booked["id"], token=world.server.token)
+    assert status == 200, "an operator sees it too"
+    status, _ = await receipt_of(world, booked["id"], token=await world.new_driver())
+    assert status == 404, "nobody else"
+
+
+async def test_a_late_cancellation_has_a_receipt_a_timely_one_none(world: World) -> None:
+    await set_terms(world, cancel_fee="2.00", cancel_until_minutes=60)
+    _, late = await world.book(window=world.window(starts_in=30))
+    _, timely = await world.book(window=world.window(starts_in=200))
+    for booked in (late, timely):
+        status, _ = await world.server.request(
+            "DELETE", f"/api/v1/reservations/{booked['id']}", token=world.driver
+        )
+        assert status == 200
+    status, got = await receipt_of(world, late["id"])
+    assert status == 200, got
+    assert (got["kind"], got["total"], got["tax"]) == ("late_cancellation", "2.00", None)
+    assert got["lines"] == [{"item": "cancel_fee", "amount": "2.00"}]
+    status, body = await receipt_of(world, timely["id"])
+    assert (status, body["error"]["code"]) == (409, "no_receipt"), body
