@@ -5,15 +5,23 @@ from __future__ import annotations
 import argparse
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import asyncpg
 import orjson
-from booking_common import base_url, print_phase, print_seed, rfc3339, seed_spec, start_server
-from booking_http import Request, Sample, driver_tokens, new_session, run_workers
+from booking_common import (
+    CROWD_LIMITS,
+    base_url,
+    print_phase,
+    print_seed,
+    rfc3339,
+    seed_spec,
+    start_server,
+)
+from booking_http import Inspect, Request, Sample, driver_tokens, new_session, run_workers
 from booking_seed import QUARTER, Connector, floor_quarter, seed
 from booking_stats import CpuMeter, latency_line
 from harness import Harness
@@ -94,14 +102,15 @@ def print_answers(samples: Sequence[Sample]) -> None:
 
 
 async def measured_bookings(
-    session: aiohttp.ClientSession, harness: Harness, queues: list[list[Request]], seconds: float
-) -> tuple[list[Sample], float, int, str]:
+    session: aiohttp.ClientSession, harness: Harness, queues: Sequence[Iterable[Request]],
+    seconds: float, inspect: Inspect = answer_of,
+) -> tuple[list[Sample], float, int, str]:  # fmt: skip
     """Run the queues; (samples, elapsed, INSERT attempts, CPU line)."""
     meter = CpuMeter(harness)
     connection = await asyncpg.connect(harness.database_url)
     try:
         first, before = await id_sequence(connection), meter.snapshot()
-        samples, elapsed = await run_workers(session, base_url(harness), queues, seconds, answer_of)
+        samples, elapsed = await run_workers(session, base_url(harness), queues, seconds, inspect)
         after = meter.snapshot()
         attempts = await id_sequence(connection) - first
     finally:
@@ -184,7 +193,7 @@ async def run_booking(args: argparse.Namespace, harness: Harness) -> None:
     now = datetime.now(UTC)
     seeded = await seed(harness.database_url, spec, now)
     print_seed(spec, seeded)
-    await start_server(args, harness)
+    await start_server(args, harness, CROWD_LIMITS)
     contended = seeded.connectors[: args.contention_connectors]
     rest = seeded.connectors[args.contention_connectors :]
     async with new_session(args.drivers) as session:

@@ -24,15 +24,32 @@ def base_url(harness: Harness) -> str:
     return f"http://127.0.0.1:{harness.http_port}"
 
 
-def server_options(args: argparse.Namespace) -> ServerOptions:
-    """``python -m csms serve`` with the ``--server-env CSMS_X=VALUE`` settings, from the csms
-    in ``--source`` when given."""
+#: The abuse limits a crowd of drivers from one address would hit at once: dozens of sign-ups
+#: and hundreds of bookings each are the load here, not an attack (``--server-env`` wins).
+CROWD_LIMITS = {
+    "CSMS_SIGN_UP_PER_HOUR": "100000",
+    "CSMS_SIGN_IN_PER_MINUTE": "100000",
+    "CSMS_BOOKINGS_PER_HOUR": "1000000",
+}
+
+
+def server_options(
+    args: argparse.Namespace, defaults: dict[str, str] | None = None
+) -> ServerOptions:
+    """``python -m csms serve`` with ``defaults`` and the ``--server-env CSMS_X=VALUE``
+    settings, from the csms in ``--source`` when given."""
     source = Path(args.source) if getattr(args, "source", None) else None
-    return ServerOptions(env=dict(item.split("=", 1) for item in args.server_env), source=source)
+    env = {**(defaults or {}), **dict(item.split("=", 1) for item in args.server_env)}
+    return ServerOptions(env=env, source=source)
 
 
-async def start_server(args: argparse.Namespace, harness: Harness) -> None:
-    await asyncio.to_thread(harness.start_server, server_options(args))
+async def start_server(
+    args: argparse.Namespace, harness: Harness, defaults: dict[str, str] | None = None
+) -> None:
+    options = server_options(args, defaults)
+    if defaults:
+        print(f"server settings for this mode: {options.env}")
+    await asyncio.to_thread(harness.start_server, options)
     print(f"server: pid {harness.pid}, http {harness.http_port}, ocpp {harness.ocpp_port}")
 
 

@@ -54,17 +54,19 @@ from pathlib import Path
 import asyncpg
 from booking_availability import run_availability
 from booking_book import run_booking
+from booking_changes import run_changes
 from booking_common import server_options
 from booking_scheduler import run_scheduler
 from booking_stats import machine_line, other_benchmarks
 from harness import Harness
 
 PG_SETTINGS = ("server_version", "fsync", "synchronous_commit", "shared_buffers", "jit")
-MODES = ("availability", "booking", "scheduler")
+MODES = ("availability", "booking", "changes", "scheduler")
 Mode = Callable[[argparse.Namespace, Harness], Awaitable[None]]
 RUNNERS: dict[str, Mode] = {
     "availability": run_availability,
     "booking": run_booking,
+    "changes": run_changes,
     "scheduler": run_scheduler,
 }
 

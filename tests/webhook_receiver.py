@@ -1,6 +1,6 @@
 """A real HTTP server on 127.0.0.1 that receives webhook deliveries, for tests: it records
 every request (the exact body bytes and the signature header), answers with the statuses a
-test scripts (then 200), and can hold its answer until a test releases it."""
+test scripts (then 200), and can hold its answers until a test releases them."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ class Receiver:
     received: list[Received] = dataclasses.field(default_factory=list)
     #: Statuses to answer, in order; once used up, 200.
     statuses: list[int] = dataclasses.field(default_factory=list)
-    #: While set, requests wait (after being recorded) until it is cleared.
-    hold: asyncio.Event | None = None
+    #: When given, requests wait (after being recorded) until it is set.
+    release: asyncio.Event | None = None
 
     def ids(self) -> list[int]:
         return [r.event["id"] for r in self.received]
@@ -62,16 +62,14 @@ async def receiving(port: int | None = None) -> AsyncIterator[Receiver]:
         receiver.received.append(
             Received(await request.read(), request.headers.get("X-Csms-Signature"))
         )
-        if receiver.hold is not None:
-            released = receiver.hold
-            while released.is_set():
-                await asyncio.sleep(0.02)
+        if receiver.release is not None:
+            await receiver.release.wait()
         status = receiver.statuses.pop(0) if receiver.statuses else 200
         return web.Response(status=status, text="ok" if status < 300 else "no")
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()

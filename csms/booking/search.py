@@ -31,6 +31,7 @@ from csms.booking.store import BOOKABLE_COLUMNS, BOOKABLE_FROM, bookable_connect
 from csms.domain.geo import EARTH_RADIUS_KM, Point, bounding_box
 from csms.domain.pricing import Quote, quote, quote_to_json
 from csms.domain.search_pages import NearPosition, Position, SitePosition, encode_cursor
+from csms.domain.terms import LOOSEST, BookingTerms, loosest_window, terms_json
 from csms.domain.windows import WindowRules, check_window
 from csms.store import sites, tariffs
 
@@ -61,18 +62,37 @@ class Search:
     limit: int = 50
     #: Where the previous page ended (its type matches ``near``: the API checks).
     after: Position | None = None
+    #: The terms of a site that sets none of its own (the installation's).
+    defaults: BookingTerms = dataclasses.field(default_factory=BookingTerms)
 
 
-#: The one statement of "this connector is free for all of [$1, $2)": no live booking of it
-#: overlaps the window. (Change here, and only here, what a booking holds.)
-_FREE_FOR_WINDOW = """NOT EXISTS (
+def _term(name: str) -> str:
+    """A whole-minute term of site ``s`` as an interval: what it sets, else the default ($7)."""
+    return (
+        f"make_interval(mins => COALESCE((s.terms->>'{name}')::int, ($7::jsonb->>'{name}')::int))"
+    )
+
+
+#: The one statement of "this connector is free for all of [$1, $2)": nothing a live booking
+#: of it holds overlaps what a booking of the window would hold by its site's terms
+#: (csms.domain.terms: early start before, late stop and buffer after).
+_FREE_FOR_WINDOW = f"""NOT EXISTS (
     SELECT 1 FROM reservations r
     WHERE r.charge_point_id = c.charge_point_id AND r.connector_id = c.connector_id
       AND r.status IN ('booked', 'active', 'charging')
-      AND r.during && tstzrange($1, $2))"""
+      AND r.held && tstzrange($1::timestamptz - {_term("early_start_minutes")},
+                              $2::timestamptz + {_term("late_stop_minutes")}
+                                              + {_term("buffer_minutes")}))"""
 
-#: The search's conditions on a bookable connector; $1-$6 in every query that checks them.
+#: The site's own window rules (the search checked the loosest any site may have).
+_WINDOW_ALLOWED = f"""$2::timestamptz - $1::timestamptz BETWEEN {_term("min_booking_minutes")}
+                     AND {_term("max_booking_minutes")}
+  AND $1::timestamptz <= $6::timestamptz + make_interval(
+      days => COALESCE((s.terms->>'max_days_ahead')::int, ($7::jsonb->>'max_days_ahead')::int))"""
+
+#: The search's conditions on a bookable connector; $1-$7 in every query that checks them.
 _CONDITIONS = f"""
+  AND {_WINDOW_ALLOWED}
   AND ($3::bigint IS NULL OR s.id = $3)
   AND ($4::text IS NULL OR lower(c.connector_type) = lower($4))
   AND ($5::numeric IS NULL OR c.max_power_kw >= $5)
@@ -81,12 +101,12 @@ _CONDITIONS = f"""
   AND ($1 > $6::timestamptz + interval '15 minutes'
        OR (cp.connected_node IS NOT NULL AND c.status IN ('Available', 'Reserved')))"""
 
-#: Page by site: $7 the row count wanted, $8-$10 the last row shown (NULL: first page).
+#: Page by site: $8 the row count wanted, $9-$11 the last row shown (NULL: first page).
 BY_SITE_SQL = f"""SELECT {BOOKABLE_COLUMNS} {BOOKABLE_FROM} {_CONDITIONS}
-  AND ($8::bigint IS NULL
-       OR (s.id, c.charge_point_id, c.connector_id) > ($8::bigint, $9::text, $10::integer))
+  AND ($9::bigint IS NULL
+       OR (s.id, c.charge_point_id, c.connector_id) > ($9::bigint, $10::text, $11::integer))
 ORDER BY s.id, c.charge_point_id, c.connector_id
-LIMIT $7"""
+LIMIT $8"""
 
 #: Great-circle km from ($1, $2) to site ``s``: the haversine formula of csms.domain.geo.
 _DISTANCE = f"""(2 * {EARTH_RADIUS_KM} * asin(sqrt(least(1.0,
@@ -108,9 +128,9 @@ WHERE s.latitude BETWEEN $8 AND $9
   AND ($5::bigint IS NULL OR s.id = $5)
 ORDER BY d.km, s.id"""
 
-#: The free connectors of the sites $7.
+#: The free connectors of the sites $8.
 NEAR_CONNECTORS_SQL = f"""SELECT {BOOKABLE_COLUMNS} {BOOKABLE_FROM} {_CONDITIONS}
-  AND s.id = ANY($7::bigint[])"""
+  AND s.id = ANY($8::bigint[])"""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -133,13 +153,14 @@ class _Found:
         )
 
 
-async def availability(
-    pool: asyncpg.Pool, now: datetime, rules: WindowRules, search: Search
-) -> dict[str, Any]:
+async def availability(pool: asyncpg.Pool, now: datetime, search: Search) -> dict[str, Any]:
     """One page of connectors free for the whole window, each with the window's price (and
-    its distance when near a place); ``next_cursor`` None on the last page."""
-    check_window(search.start, search.end, now, rules)
+    its distance when near a place); ``next_cursor`` None on the last page. Each site's own
+    window rules and margins apply (:mod:`csms.domain.terms`); a window no site could allow
+    is refused at once."""
+    check_window(search.start, search.end, now, LOOSEST)
     async with pool.acquire() as connection, connection.transaction():
+        check_window(search.start, search.end, now, await _window_rules(connection, search))
         await _plan_for_values(connection)
         if search.near is None:
             rows = await connection.fetch(BY_SITE_SQL, *by_site_arguments(search, now))
@@ -152,13 +173,22 @@ async def availability(
     return {
         "start": search.start,
         "end": search.end,
-        "connectors": [_connector_json(f) for f in shown],
+        "connectors": [_connector_json(f, search.defaults) for f in shown],
         # Sites never offered whatever the window, and why: the operator's to-do list.
         "unbookable_sites": [
             {"id": site.id, "name": site.name, "problems": site.problems} for site in skipped
         ],
         "next_cursor": encode_cursor(shown[-1].position()) if more else None,
     }
+
+
+async def _window_rules(connection: asyncpg.Connection, search: Search) -> WindowRules:
+    """The site's own rules when the search names one, else rules that let through every
+    window some site allows (each site's own are applied in the query)."""
+    stored = await sites.window_terms(connection, search.site_id)
+    if search.site_id is not None:
+        return BookingTerms.merged(search.defaults, stored[0] if stored else {}).window_rules
+    return loosest_window(search.defaults, stored)
 
 
 async def _plan_for_values(connection: asyncpg.Connection) -> None:
@@ -263,7 +293,7 @@ def _past(found: list[_Found], after: Position | None) -> list[_Found]:
 
 
 def _common(search: Search, now: datetime) -> tuple[Any, ...]:
-    """$1-$6 of either query."""
+    """$1-$7 of either query."""
     return (
         search.start,
         search.end,
@@ -271,6 +301,7 @@ def _common(search: Search, now: datetime) -> tuple[Any, ...]:
         search.connector_type,
         search.min_power_kw,
         now,
+        terms_json(search.defaults),
     )
 
 
@@ -299,13 +330,14 @@ def price(
     )
 
 
-def _connector_json(found: _Found) -> dict[str, Any]:
+def _connector_json(found: _Found, defaults: BookingTerms) -> dict[str, Any]:
     connector = found.connector
     site: dict[str, Any] = {
         "id": connector.site_id,
         "name": connector.site_name,
         "timezone": connector.timezone,
         "problems": [],  # A site with a problem offers nothing (see unbookable_sites).
+        "terms": terms_json(BookingTerms.merged(defaults, connector.site_terms)),
     }
     item: dict[str, Any] = {
         "charge_point_id": connector.charge_point_id,

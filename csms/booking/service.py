@@ -80,13 +80,14 @@ class Booking:
         self._clock = clock
         #: The terms of a site that sets none of its own.
         self._terms = terms
-        self._rules = terms.window_rules
         self._lead = reserve_lead
 
     async def availability(self, search: Search) -> dict[str, Any]:
         """One page of connectors free for the whole window, each with the window's price
         (:func:`csms.booking.search.availability`)."""
-        return await availability(self._pool, self._clock(), self._rules, search)
+        return await availability(
+            self._pool, self._clock(), dataclasses.replace(search, defaults=self._terms)
+        )
 
     async def book(self, user: User, request: BookingRequest) -> dict[str, Any]:
         """Book a connector for a window; 409 ``slot_taken`` when any part of it is taken."""

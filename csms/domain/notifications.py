@@ -119,6 +119,15 @@ class EmailMessage:
     to: str
     subject: str
     body: str
+    #: Values in the body that only its addressee may see (the code): a log shows none of them.
+    secrets: tuple[str, ...] = ()
+
+    def redacted(self) -> str:
+        """The body with every secret replaced, for a log."""
+        body = self.body
+        for secret in self.secrets:
+            body = body.replace(secret, "[redacted]")
+        return body
 
 
 _SUBJECTS = {
@@ -133,6 +142,8 @@ _SUBJECTS = {
 }
 #: The events whose email carries the code: those that tell the driver where to type it.
 _WITH_CODE = frozenset({"booked", "reminder", "reserved", "moved"})
+#: The events whose reason is news to the driver.
+_WITH_REASON = frozenset({"moved", "failed", "no_show", "cancelled"})
 
 
 def email_message(
@@ -150,13 +161,15 @@ def email_message(
         f"Charger {payload.get('charge_point_id')}, connector {payload.get('connector_id')}, "
         f"from {payload.get('start')} to {payload.get('end')}.",
     ]
-    if payload.get("reason"):
+    if payload.get("reason") and kind in _WITH_REASON:
         lines.append(f"Why: {payload['reason']}.")
-    if kind in _WITH_CODE:
+    with_code = kind in _WITH_CODE
+    if with_code:
         lines.append(f"Your code: {code}")
     if kind == "completed":
         lines.append(
             f"Energy: {payload.get('energy_kwh')} kWh; cost: {payload.get('cost')} "
             f"{payload.get('currency')}."
         )
-    return EmailMessage(to, f"{_SUBJECTS[kind]} (booking {reservation_id})", "\n".join(lines))
+    subject = f"{_SUBJECTS[kind]} (booking {reservation_id})"
+    return EmailMessage(to, subject, "\n".join(lines), (code,) if with_code else ())

@@ -17,7 +17,7 @@ overlapping ranges: the database's exclusion constraint says so.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -116,6 +116,18 @@ class BookingTerms:
 
     def may_move_start(self, start: datetime, now: datetime) -> bool:
         return now < start - self.change_until_minutes * MINUTE
+
+
+def loosest_window(defaults: BookingTerms, stored: Sequence[Mapping[str, Any]]) -> WindowRules:
+    """Window rules that allow every window that the defaults, or any of these sites' own
+    terms (the defaults filling in what one does not set), allow."""
+    every = [defaults.window_rules]
+    every += [BookingTerms.merged(defaults, site).window_rules for site in stored]
+    return WindowRules(
+        min_length=min(r.min_length for r in every),
+        max_length=max(r.max_length for r in every),
+        max_ahead=max(r.max_ahead for r in every),
+    )
 
 
 def check_terms(body: object) -> dict[str, Any]:

@@ -21,10 +21,15 @@ CSMS taking over an active booking)
 The payload never carries the booking's code (webhooks and operators see it): ``status``,
 ``reason``, ``charge_point_id``, ``connector_id``, ``site_id``, ``start``, ``end``; a ``moved``
 event adds ``from`` (where and when it was), a ``completed`` one ``currency``, ``cost``,
-``energy_kwh`` and ``cost_breakdown``.
+``energy_kwh`` and ``cost_breakdown`` (so do ``no_show`` and ``cancelled`` when the booking's
+terms charged a fee for it).
 
 Events of one booking are ordered by id: every writer holds the booking's row lock while it
 inserts (the UPDATE itself, or ``FOR UPDATE`` for reminders), so ids follow commit order.
+"As it was" is the statement's snapshot: a writer that did not lock the booking first and lost
+a race with another may compare with the state before that other change (then a
+``reserved`` or ``completed`` may be told twice, and a move straight back not at all). Every
+writer that moves a booking or settles it again locks it first.
 """
 
 from __future__ import annotations
@@ -61,11 +66,13 @@ PAYLOAD = f"""jsonb_build_object(
         'status', e.status, 'reason', e.status_reason, 'charge_point_id', e.charge_point_id,
         'connector_id', e.connector_id, 'site_id', e.site_id,
         'start', {_utc("lower(e.during)")}, 'end', {_utc("upper(e.during)")})
-    || CASE e.type
-        WHEN 'moved' THEN jsonb_build_object('from', jsonb_build_object(
+    || CASE WHEN e.type = 'moved' THEN jsonb_build_object('from', jsonb_build_object(
             'charge_point_id', e.from_charge_point_id, 'connector_id', e.from_connector_id,
             'start', {_utc("lower(e.from_during)")}, 'end', {_utc("upper(e.from_during)")}))
-        WHEN 'completed' THEN jsonb_build_object(
+        ELSE '{{}}'::jsonb END
+    || CASE WHEN e.type = 'completed'
+                 OR (e.type IN ('no_show', 'cancelled') AND e.cost IS NOT NULL)
+        THEN jsonb_build_object(
             'currency', e.price->>'currency', 'cost', e.cost::text,
             'energy_kwh', e.energy_kwh::text, 'cost_breakdown', e.cost_breakdown)
         ELSE '{{}}'::jsonb END"""

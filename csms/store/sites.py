@@ -116,3 +116,23 @@ async def with_problems(
         limit,
     )
     return [_site(row) for row in rows]
+
+
+async def window_terms(
+    executor: asyncpg.Pool | asyncpg.Connection, site_id: int | None
+) -> list[dict[str, Any]]:
+    """The stored terms of site ``site_id`` (none: unknown site), or of every site that sets
+    its own window lengths or how far ahead (one row per distinct setting)."""
+    rows = await executor.fetch(
+        """SELECT DISTINCT jsonb_build_object(
+                   'min_booking_minutes', terms->'min_booking_minutes',
+                   'max_booking_minutes', terms->'max_booking_minutes',
+                   'max_days_ahead', terms->'max_days_ahead') AS window
+           FROM sites
+           WHERE CASE WHEN $1::bigint IS NULL
+                      THEN terms ?| array['min_booking_minutes', 'max_booking_minutes',
+                                          'max_days_ahead']
+                      ELSE id = $1 END""",
+        site_id,
+    )
+    return [{k: v for k, v in row["window"].items() if v is not None} for row in rows]

@@ -82,6 +82,28 @@ export class Client {
     throw failure;
   }
 
+  // A file the API serves (e.g. a calendar), fetched with the bearer token, as a Blob.
+  async blob(path) {
+    const headers = {};
+    if (this.token) headers.Authorization = "Bearer " + this.token;
+    let response;
+    try {
+      response = await fetch(path, { headers });
+    } catch (error) {
+      throw new ApiError(0, "network", "The server cannot be reached. Check your connection and try again.");
+    }
+    if (response.ok) return response.blob();
+    let error = {};
+    try { error = (await response.json()).error || {}; } catch (ignored) { error = {}; }
+    const failure = new ApiError(response.status, error.code || "http_" + response.status,
+      error.message || response.statusText || "request failed");
+    if (response.status === 401) {
+      this.forget();
+      this.onUnauthenticated(failure);
+    }
+    throw failure;
+  }
+
   // All items of a paged list, up to `maxPages` pages (stop early when `enough(items)` says so).
   async all(path, { maxPages = 10, enough = () => false } = {}) {
     const items = [];

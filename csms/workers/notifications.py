@@ -15,7 +15,8 @@ the event streams read it on every node (:mod:`csms.workers.live_feed`). Here:
   ``CSMS_WEBHOOK_MAX_ATTEMPTS`` attempts dead-lettered (state ``dead``, its last error kept).
   A stopping node gives back what it was sending (sent again at once elsewhere; the receiver
   may then see an event twice and deduplicates by its ``id``); a node that dies lets its lease
-  run out.
+  run out (twice ``CSMS_WEBHOOK_TIMEOUT`` and 5 s), then another node sends it again.
+  Emails go the same way (one delivery per event to the booking's driver, ``CSMS_EMAIL``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import aiohttp
 import asyncpg
 import orjson
 
+from csms import metrics
 from csms.clock import Clock
 from csms.domain.notifications import (
     SIGNATURE_HEADER,
@@ -47,11 +49,20 @@ from csms.workers.supervisor import woken_or_after
 
 log = logging.getLogger(__name__)
 
+DELIVERIES = metrics.counter(
+    "csms_notification_deliveries_total",
+    "Attempts of this node to deliver a notification, by channel (webhook, email) and outcome: "
+    "delivered, retried (failed, tried again later) or dead (failed for the last time).",
+    ("channel", "outcome"),
+)
+
 _BATCH = 50
 #: Deliveries one node sends at once.
 _MAX_IN_FLIGHT = 200
-#: A lease outlasts an attempt by this much (seconds): a slow answer is not sent twice.
-_LEASE_MARGIN = 30.0
+#: A lease outlasts an attempt (``timeout``) this many times over, plus this much (seconds):
+#: an answer that comes slowly is recorded before another node may send the event again.
+_LEASE_FACTOR = 2.0
+_LEASE_MARGIN = 5.0
 
 
 class DeliveryFailed(Exception):
@@ -155,7 +166,7 @@ class NotificationDelivery:
         room = _MAX_IN_FLIGHT - len(self._tasks)
         if room <= 0:
             return 0
-        lease = now + timedelta(seconds=self._timeout + _LEASE_MARGIN)
+        lease = now + timedelta(seconds=_LEASE_FACTOR * self._timeout + _LEASE_MARGIN)
         due = await notifications.claim_due(self._pool, now, lease, min(room, _BATCH))
         self._sending.update(d.id for d in due)
         for delivery in due:
@@ -178,6 +189,7 @@ class NotificationDelivery:
             now = self._clock()
             again = retry_at(delivery.attempts, self._max_attempts, now, self._first_retry)
             await notifications.failed(self._pool, delivery.id, reason, again, now)
+            DELIVERIES.inc(_kind(delivery), "dead" if again is None else "retried")
             log.log(
                 logging.WARNING if again is None else logging.INFO,
                 "notification %s (%s) to %s: attempt %d failed (%s); %s",
@@ -186,6 +198,7 @@ class NotificationDelivery:
             )
         else:
             await notifications.delivered(self._pool, delivery.id, self._clock())
+            DELIVERIES.inc(_kind(delivery), "delivered")
         self._sending.discard(delivery.id)
 
     async def _send(self, delivery: notifications.Delivery) -> None:
@@ -238,6 +251,10 @@ class NotificationDelivery:
         unfinished, self._sending = sorted(self._sending), set()
         with contextlib.suppress(Exception):
             await _shielded(lambda: notifications.release(self._pool, unfinished))
+
+
+def _kind(delivery: notifications.Delivery) -> str:
+    return "email" if delivery.webhook_id is None else "webhook"
 
 
 def _channel(delivery: notifications.Delivery) -> str:

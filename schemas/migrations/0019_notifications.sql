@@ -25,13 +25,17 @@ CREATE UNIQUE INDEX notifications_one_reminder ON notifications (reservation_id,
     WHERE type = 'reminder';
 
 -- Every new event wakes the delivery workers of every node (delivered at commit, once per
--- transaction); they poll behind it.
+-- transaction); they poll behind it. A statement trigger fires for statements that insert
+-- nothing too (a transition that is no event): only those that did insert notify.
 CREATE FUNCTION notifications_wake() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('csms_notifications', '');
+    IF EXISTS (SELECT 1 FROM added) THEN
+        PERFORM pg_notify('csms_notifications', '');
+    END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER notifications_wake AFTER INSERT ON notifications
+    REFERENCING NEW TABLE AS added
     FOR EACH STATEMENT EXECUTE FUNCTION notifications_wake();
 
 -- Bookings whose window opens soon: what the reminder worker looks for.

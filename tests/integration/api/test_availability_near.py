@@ -143,16 +143,30 @@ async def walk(world: World, query: str, limit: int) -> list[tuple[str, int]]:
 
 @pytest.mark.parametrize("by_distance", [False, True], ids=["by-site", "near"])
 async def test_paging_walks_every_connector_once_in_order(world: World, by_distance: bool) -> None:
-    # Two sites on one spot (groups of equal distance crossing page ends), three others.
+    # Two sites on one spot, the later one cheaper (a distance shared across page ends), and
+    # three others.
     places = [(52.5263, 13.3777), (52.5263, 13.3777), (52.53, 13.40), (52.60, 13.30), (52.45, 13.5)]
     for n, place in enumerate(places):
-        await add_site(world.server, f"Site {n}", place, energy_price=f"0.{30 + n}", connectors=3)
+        await add_site(world.server, f"Site {n}", place, energy_price=f"0.{40 - n}", connectors=3)
     query = near(CENTRE) if by_distance else ""
     everything = ids(await search(world, f"{query}&limit=500"))
     assert len(everything) == 15 + (0 if by_distance else 2)  # The world's unplaced site too.
     for limit in (1, 2, 4, 7, len(everything)):
         walked = await walk(world, query, limit)
         assert walked == everything, f"limit {limit}: no connector twice, none left out"
+
+
+async def test_a_nearer_site_booked_out_leaves_the_page_to_farther_ones(world: World) -> None:
+    _, booked_out = await add_site(world.server, "Booked out", (52.5263, 13.3777))
+    _, farther = await add_site(world.server, "Farther", (52.5663, 13.3777))
+    for connector_id in (1, 2):
+        window = world.window(starts_in=120, minutes=60)
+        status, body = await world.book(connector_id, window, cp_id=booked_out)
+        assert status == 201, body
+    first = await search(world, near(CENTRE) + "&limit=1")
+    assert ids(first) == [(farther, 1)]
+    rest = await search(world, near(CENTRE) + f"&limit=1&cursor={first['next_cursor']}")
+    assert ids(rest) == [(farther, 2)] and rest["next_cursor"] is None
 
 
 async def test_default_page_is_the_first_fifty(world: World) -> None:

@@ -28,7 +28,9 @@ async def test_search_book_reserve_charge_complete(world: World) -> None:
         "name": "Berlin Yard",
         "timezone": "Europe/Berlin",
         "problems": [],
+        "terms": offer["site"]["terms"],
     }
+    assert offer["site"]["terms"]["min_booking_minutes"] == 15, "the installation's default"
     assert (offer["connector_type"], offer["max_power_kw"]) == ("Type2", 22)
     price = offer["price"]
     assert price["currency"] == "EUR" and price["reservation_fee"] == "1.00"

@@ -266,3 +266,38 @@ async def test_a_late_cancellation_has_a_receipt_a_timely_one_none(world: World)
     assert got["lines"] == [{"item": "cancel_fee", "amount": "2.00"}]
     status, body = await receipt_of(world, timely["id"])
     assert (status, body["error"]["code"]) == (409, "no_receipt"), body
+
+
+async def offered(world: World, window: tuple[str, str]) -> list[tuple[str, int]]:
+    """This world's connectors offered for the window in a search of every site."""
+    start, end = window
+    status, body = await world.server.request(
+        "GET", "/api/v1/availability", token=world.driver,
+        params={"start": start, "end": end, "limit": "500"},
+    )
+    assert status == 200, body
+    for connector in body["connectors"]:
+        assert connector["site"]["terms"]["buffer_minutes"] >= 0, "every offer shows its terms"
+    return [
+        (c["charge_point_id"], c["connector_id"]) for c in body["connectors"]
+        if c["charge_point_id"] == world.cp_id
+    ]
+
+
+async def test_the_search_offers_what_the_site_terms_allow(world: World) -> None:
+    await set_terms(world, buffer_minutes=15, max_booking_minutes=120)
+    assert len(await offered(world, world.window(starts_in=120, minutes=120))) == 2
+    assert await offered(world, world.window(starts_in=120, minutes=150)) == [], "too long here"
+    start, end = world.window(starts_in=120, minutes=150)
+    status, body = await world.server.request(
+        "GET", "/api/v1/availability", token=world.driver,
+        params={"start": start, "end": end, "site_id": str(world.site_id)},
+    )
+    assert (status, body["error"]["message"]) == (
+        422, "the window must be at most 120 minutes long"
+    ), "searching the site itself says why"
+    status, _ = await world.book(connector_id=1, window=world.window(starts_in=120))
+    assert status == 201
+    # Connector 1 is held until 15 minutes after that booking's end.
+    assert await offered(world, world.window(starts_in=190)) == [(world.cp_id, 2)]
+    assert (world.cp_id, 1) in await offered(world, world.window(starts_in=195))

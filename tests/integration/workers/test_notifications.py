@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from csms.booking.states import InvalidTransition
 from csms.booking.states import ReservationStatus as S
 from tests.conftest import ServerHandle, ShiftableClock, serving, test_settings
 from tests.integration.api.test_events import listening
+from tests.prometheus_text import parse
 from tests.waiting import eventually
 from tests.webhook_receiver import receiving
 from tests.world import World, make_world
@@ -32,7 +35,7 @@ async def notified(
     """The world on a server whose webhooks retry fast and whose mail goes to a file."""
     settings = test_settings(
         database_url, tmp_path, webhook_retry_seconds=0.1, webhook_max_attempts=3,
-        webhook_timeout=2.0, email=f"file:{tmp_path / 'mail.jsonl'}",
+        webhook_timeout=10.0, email=f"file:{tmp_path / 'mail.jsonl'}",
     )
     async with serving(settings, clock) as server:
         yield await make_world(server, clock)
@@ -126,6 +129,37 @@ async def test_a_move_and_a_no_show_name_what_happened(world: World) -> None:
     assert "moved by an operator" in payload["reason"]
 
 
+async def test_only_news_is_an_event(world: World) -> None:
+    """Active again (the CSMS takes over), a retry's new reason: no event; failed: one."""
+    _, booking = await world.book(1, world.window(starts_in=60))
+    rid, now = booking["id"], world.clock()
+    async with _pool(world).acquire() as connection:
+        await store.transition(connection, rid, S.ACTIVE, "reserved on the charger", now)
+        await store.transition(connection, rid, S.ACTIVE, "the CSMS enforces it", now)
+        await store.transition(connection, rid, S.BOOKED, "the charger dropped it", now)
+        await store.transition(connection, rid, S.BOOKED, "retrying: Occupied", now)
+        await store.transition(connection, rid, S.FAILED, "no connector free", now)
+    events = await _events(world, rid)
+    assert [kind for kind, _ in events] == ["booked", "reserved", "failed"]
+    assert events[-1][1]["reason"] == "no connector free"
+
+
+async def test_a_session_settled_again_is_news_only_when_its_cost_changed(world: World) -> None:
+    _, booking = await world.book(1, world.window(starts_in=60))
+    rid, now = booking["id"], world.clock()
+    async with _pool(world).acquire() as connection:
+        await store.transition(connection, rid, S.CHARGING, "charging started", now)
+        for cost in ("3.00", "3.00", "4.50"):
+            await store.transition(
+                connection, rid, S.COMPLETED, "settled", now,
+                cost=Decimal(cost), energy_kwh=Decimal("5.000"),
+            )
+    events = await _events(world, rid)
+    assert [(k, p.get("cost")) for k, p in events] == [
+        ("booked", None), ("completed", "3.00"), ("completed", "4.50")
+    ]
+
+
 async def test_reserved_and_completed_carry_the_session(world: World) -> None:
     from tests.integration.booking.test_sessions import charging
 
@@ -149,7 +183,7 @@ async def test_a_reminder_comes_once_within_the_lead(world: World) -> None:
 
     _, booking = await world.book(1, world.window(starts_in=45))
     _, late = await world.book(2, world.window(starts_in=20))  # Booked within the lead.
-    pool, lead = _pool(world), __import__("datetime").timedelta(minutes=30)
+    pool, lead = _pool(world), timedelta(minutes=30)
     assert await notifications.create_reminders(pool, world.clock(), lead) == 0
     world.clock.advance(minutes=20)
     # Two nodes at once: one reminder.
@@ -162,13 +196,25 @@ async def test_a_reminder_comes_once_within_the_lead(world: World) -> None:
 
 
 async def test_the_event_stream_carries_notifications(world: World) -> None:
-    async with listening(world.server.http_url, world.driver) as mine:
+    other = await world.new_driver()
+    async with (
+        listening(world.server.http_url, world.driver) as mine,
+        listening(world.server.http_url, world.server.token) as operator,
+        listening(world.server.http_url, other) as theirs,
+    ):
         _, booking = await world.book(1, world.window(starts_in=60))
+        await _cancel(world, booking["id"])
         seen = await eventually(
-            lambda: asyncio.sleep(0, mine.of("notification")), lambda e: len(e) >= 1
+            lambda: asyncio.sleep(0, mine.of("notification")), lambda e: len(e) >= 2
         )
-    assert seen[0]["type"] == "booked" and seen[0]["reservation_id"] == booking["id"]
+        await eventually(
+            lambda: asyncio.sleep(0, operator.of("notification")), lambda e: len(e) >= 2
+        )
+    assert [e["type"] for e in seen] == ["booked", "cancelled"]
+    assert all(e["reservation_id"] == booking["id"] for e in seen)
     assert set(seen[0]) == {"id", "type", "reservation_id", "payload", "created_at"}
+    assert seen[0]["id"] < seen[1]["id"]
+    assert theirs.of("notification") == []
 
 
 async def test_webhook_deliveries_are_signed_retried_and_in_order(notified: World) -> None:
@@ -217,6 +263,15 @@ async def test_a_webhook_that_keeps_failing_is_dead_lettered(notified: World) ->
         ("booked", "dead", 3), ("cancelled", "delivered", 1)
     ]
     assert rows[0]["last_error"] == "HTTP 500"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{world.server.http_url}/metrics") as response,
+    ):
+        family = parse(await response.text())["csms_notification_deliveries_total"]
+    assert family.type == "counter"
+    assert family.value(channel="webhook", outcome="dead") >= 1
+    assert family.value(channel="webhook", outcome="retried") >= 2
+    assert family.value(channel="webhook", outcome="delivered") >= 1
 
 
 async def test_a_driver_gets_a_booked_email(notified: World, tmp_path: Path) -> None:
@@ -230,3 +285,42 @@ async def test_a_driver_gets_a_booked_email(notified: World, tmp_path: Path) -> 
     message = json.loads(lines[0])
     assert message["to"].startswith("driver") and "booked" in message["subject"]
     assert booking["code"] in message["body"] and world.cp_id in message["body"]
+
+
+
+async def test_several_nodes_deliver_each_event_once_in_order(notified: World) -> None:
+    """Three delivery workers on one database (the server's and two more, as other nodes
+    would run them): every event reaches the receiver once, each booking's in order."""
+    from csms.workers.notifications import NotificationDelivery
+
+    world = notified
+    pool = _pool(world)
+    others = [
+        NotificationDelivery(
+            pool, world.clock, email=None, timeout=10.0, max_attempts=3, first_retry=0.1,
+            poll_seconds=0.05,
+        )
+        for _ in range(2)
+    ]
+    async with receiving() as receiver:
+        await _subscribe(world.server, receiver.url, ["booked", "cancelled"])
+        workers = [asyncio.create_task(worker.run()) for worker in others]
+        try:
+            bookings = []
+            for n in range(4):
+                _, booking = await world.book(1 + n % 2, world.window(starts_in=60 + 60 * n))
+                bookings.append(booking["id"])
+                await _cancel(world, booking["id"])
+            await eventually(
+                lambda: asyncio.sleep(0, receiver.ids()), lambda ids: len(ids) >= 8, timeout=10
+            )
+            await asyncio.sleep(0.5)  # Nothing more comes.
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+    ids = receiver.ids()
+    assert len(ids) == len(set(ids)) == 8
+    for rid in bookings:
+        kinds = [r.event["type"] for r in receiver.received if r.event["reservation_id"] == rid]
+        assert kinds == ["booked", "cancelled"]

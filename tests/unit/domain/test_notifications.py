@@ -82,3 +82,8 @@ def test_every_event_has_an_email(kind: str) -> None:
     assert ("424242" in message.body) == (kind in {"booked", "reminder", "reserved", "moved"})
     if kind == "completed":
         assert "3.10 EUR" in message.body and "7.000 kWh" in message.body
+
+
+def test_a_log_never_shows_the_code() -> None:
+    message = email_message("d@example.com", "booked", 9, {"charge_point_id": "CP-1"}, "424242")
+    assert "424242" in message.body and "424242" not in message.redacted()

@@ -12,6 +12,7 @@ from csms.domain.terms import (
     BookingTerms,
     check_consistent,
     check_terms,
+    loosest_window,
     stored_after,
     terms_json,
 )
@@ -71,3 +72,11 @@ def test_terms_are_stored_normalised_and_null_removes() -> None:
 def test_contradicting_terms_are_refused() -> None:
     with pytest.raises(ValidationFailed, match="min_booking_minutes"):
         check_consistent(BookingTerms(min_booking_minutes=120, max_booking_minutes=60))
+
+
+def test_a_search_of_every_site_lets_through_what_any_site_allows() -> None:
+    defaults = BookingTerms()
+    rules = loosest_window(defaults, [{"max_booking_minutes": 1440}, {"min_booking_minutes": 5}])
+    assert rules.min_length == timedelta(minutes=5) and rules.max_length == timedelta(hours=24)
+    assert rules.max_ahead == timedelta(days=30)
+    assert loosest_window(defaults, []) == defaults.window_rules
