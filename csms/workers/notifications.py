@@ -63,6 +63,8 @@ _MAX_IN_FLIGHT = 200
 #: an answer that comes slowly is recorded before another node may send the event again.
 _LEASE_FACTOR = 2.0
 _LEASE_MARGIN = 5.0
+#: How long a stopping node tries to give back what it was sending (seconds).
+_GIVE_BACK_SECONDS = 5.0
 
 
 class DeliveryFailed(Exception):
@@ -249,8 +251,14 @@ class NotificationDelivery:
         if not self._sending:
             return
         unfinished, self._sending = sorted(self._sending), set()
+        # Bounded: a stop never hangs on a database that does not answer (the leases then run
+        # out instead).
         with contextlib.suppress(Exception):
-            await _shielded(lambda: notifications.release(self._pool, unfinished))
+            await _shielded(
+                lambda: asyncio.wait_for(
+                    notifications.release(self._pool, unfinished), _GIVE_BACK_SECONDS
+                )
+            )
 
 
 def _kind(delivery: notifications.Delivery) -> str:

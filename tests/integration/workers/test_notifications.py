@@ -4,6 +4,7 @@ it reports, reminders, the event stream, webhooks (a real local receiver) and th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -54,22 +55,9 @@ async def _events(world: World, reservation_id: int) -> list[tuple[str, dict[str
     return [(r["type"], r["payload"]) for r in rows]
 
 
-async def _raw(
-    server: ServerHandle, method: str, path: str, token: str | None = None, **kwargs: Any
-) -> tuple[int, Any]:
-    """A call whose answer is not checked against the OpenAPI document (the booking
-    endpoints' own tests do that)."""
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, server.http_url + path, headers=server.headers(token), **kwargs)
-        as response,
-    ):
-        return response.status, await response.json(content_type=None)
-
-
 async def _cancel(world: World, reservation_id: int) -> None:
-    status, body = await _raw(
-        world.server, "DELETE", f"/api/v1/reservations/{reservation_id}", world.driver
+    status, body = await world.server.request(
+        "DELETE", f"/api/v1/reservations/{reservation_id}", token=world.driver
     )
     assert status == 200, body
 
@@ -112,8 +100,8 @@ async def test_a_refused_transition_writes_no_event(world: World) -> None:
 async def test_a_move_and_a_no_show_name_what_happened(world: World) -> None:
     _, booking = await world.book(1, world.window(starts_in=60))
     start, end = world.window(starts_in=120)
-    status, moved = await _raw(
-        world.server, "PATCH", f"/api/v1/reservations/{booking['id']}",
+    status, moved = await world.server.request(
+        "PATCH", f"/api/v1/reservations/{booking['id']}",
         json={"connector_id": 2, "start": start, "end": end},
     )
     assert status == 200, moved
@@ -288,21 +276,27 @@ async def test_a_driver_gets_a_booked_email(notified: World, tmp_path: Path) -> 
 
 
 
-async def test_several_nodes_deliver_each_event_once_in_order(notified: World) -> None:
-    """Three delivery workers on one database (the server's and two more, as other nodes
-    would run them): every event reaches the receiver once, each booking's in order."""
+async def test_several_nodes_deliver_each_event_once_in_order(
+    notified: World, database_url: str
+) -> None:
+    """Three delivery workers on one database (the server's, and two more with pools of their
+    own, as other nodes would run them): every event reaches the receiver once, each
+    booking's in order."""
+    from csms.store.database import create_pool
     from csms.workers.notifications import NotificationDelivery
 
     world = notified
-    pool = _pool(world)
+    pools = [await create_pool(database_url, min_size=1, max_size=3) for _ in range(2)]
     others = [
         NotificationDelivery(
             pool, world.clock, email=None, timeout=10.0, max_attempts=3, first_retry=0.1,
             poll_seconds=0.05,
         )
-        for _ in range(2)
+        for pool in pools
     ]
-    async with receiving() as receiver:
+    async with contextlib.AsyncExitStack() as stack, receiving() as receiver:
+        for pool in pools:
+            stack.push_async_callback(pool.close)
         await _subscribe(world.server, receiver.url, ["booked", "cancelled"])
         workers = [asyncio.create_task(worker.run()) for worker in others]
         try:
@@ -324,3 +318,18 @@ async def test_several_nodes_deliver_each_event_once_in_order(notified: World) -
     for rid in bookings:
         kinds = [r.event["type"] for r in receiver.received if r.event["reservation_id"] == rid]
         assert kinds == ["booked", "cancelled"]
+
+
+async def test_the_reminder_worker_reminds_by_email(notified: World, tmp_path: Path) -> None:
+    world = notified
+    _, booking = await world.book(1, world.window(starts_in=45))
+    world.clock.advance(minutes=20)  # The window now opens in 25 minutes: within the lead.
+    mail = tmp_path / "mail.jsonl"
+
+    async def subjects() -> list[str]:
+        lines = mail.read_text().splitlines() if mail.exists() else []
+        return [json.loads(line)["subject"] for line in lines]
+
+    found = await eventually(subjects, lambda s: any("opens soon" in x for x in s), timeout=10)
+    assert f"(booking {booking['id']})" in next(x for x in found if "opens soon" in x)
+    assert [k for k, _ in await _events(world, booking["id"])] == ["booked", "reminder"]
