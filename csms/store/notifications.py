@@ -222,6 +222,17 @@ async def delivered(pool: asyncpg.Pool, delivery_id: int, now: datetime) -> None
     )
 
 
+async def delivered_many(pool: asyncpg.Pool, delivery_ids: list[int], now: datetime) -> None:
+    """:func:`delivered` for many at once."""
+    await pool.execute(
+        """UPDATE notification_deliveries
+           SET state = 'delivered', delivered_at = $2, claimed_until = NULL, last_error = NULL
+           WHERE id = ANY($1::bigint[]) AND state = 'pending'""",
+        delivery_ids,
+        now,
+    )
+
+
 async def failed(
     pool: asyncpg.Pool, delivery_id: int, error: str, retry_at: datetime | None, now: datetime
 ) -> None:

@@ -171,11 +171,31 @@ class NotificationDelivery:
         lease = now + timedelta(seconds=_LEASE_FACTOR * self._timeout + _LEASE_MARGIN)
         due = await notifications.claim_due(self._pool, now, lease, min(room, _BATCH))
         self._sending.update(d.id for d in due)
+        await self._send_emails([d for d in due if d.webhook_id is None])
         for delivery in due:
-            task = asyncio.create_task(self._deliver(delivery))
-            self._tasks.add(task)
-            task.add_done_callback(self._finished)
+            if delivery.webhook_id is not None:
+                task = asyncio.create_task(self._deliver(delivery))
+                self._tasks.add(task)
+                task.add_done_callback(self._finished)
         return len(due)
+
+    async def _send_emails(self, due: list[notifications.Delivery]) -> None:
+        """Emails go to a local transport (a sink, a mail relay): sent one after the other
+        right here, those that went out recorded in one statement (a busy booking hour makes
+        one per booking), those that did not retried as any failed attempt is."""
+        sent: list[int] = []
+        for delivery in due:
+            try:
+                await self._send_email(delivery)
+            except Exception as error:  # The attempt counts and is retried.
+                await self._failed(delivery, error)
+            else:
+                sent.append(delivery.id)
+        if sent:
+            await notifications.delivered_many(self._pool, sent, self._clock())
+            DELIVERIES.inc("email", "delivered", amount=len(sent))
+            self._sending.difference_update(sent)
+            self.wake()  # Later events of these bookings may go now.
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -187,20 +207,25 @@ class NotificationDelivery:
         try:
             await self._send(delivery)
         except Exception as error:  # Whatever went wrong, the attempt counts and is retried.
-            reason = str(error) or type(error).__name__
-            now = self._clock()
-            again = retry_at(delivery.attempts, self._max_attempts, now, self._first_retry)
-            await notifications.failed(self._pool, delivery.id, reason, again, now)
-            DELIVERIES.inc(_kind(delivery), "dead" if again is None else "retried")
-            log.log(
-                logging.WARNING if again is None else logging.INFO,
-                "notification %s (%s) to %s: attempt %d failed (%s); %s",
-                delivery.notification_id, delivery.type, _channel(delivery), delivery.attempts,
-                reason, "dead-lettered" if again is None else f"again at {format_timestamp(again)}",
-            )
+            await self._failed(delivery, error)
         else:
             await notifications.delivered(self._pool, delivery.id, self._clock())
             DELIVERIES.inc(_kind(delivery), "delivered")
+            self._sending.discard(delivery.id)
+
+    async def _failed(self, delivery: notifications.Delivery, error: Exception) -> None:
+        """Record a failed attempt: tried again later, or dead-lettered after the last."""
+        reason = str(error) or type(error).__name__
+        now = self._clock()
+        again = retry_at(delivery.attempts, self._max_attempts, now, self._first_retry)
+        await notifications.failed(self._pool, delivery.id, reason, again, now)
+        DELIVERIES.inc(_kind(delivery), "dead" if again is None else "retried")
+        log.log(
+            logging.WARNING if again is None else logging.INFO,
+            "notification %s (%s) to %s: attempt %d failed (%s); %s",
+            delivery.notification_id, delivery.type, _channel(delivery), delivery.attempts,
+            reason, "dead-lettered" if again is None else f"again at {format_timestamp(again)}",
+        )
         self._sending.discard(delivery.id)
 
     async def _send(self, delivery: notifications.Delivery) -> None:
