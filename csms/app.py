@@ -74,7 +74,7 @@ from csms.services.security import CertificateSigning, load_authority
 from csms.services.transactions import Transactions
 from csms.services.verification import IdTagVerifier
 from csms.settings import Settings
-from csms.store.database import create_pool, database_url
+from csms.store.database import close_pool, create_pool, database_url
 from csms.store.migrations import migrate
 from csms.workers.live_feed import LiveFeed
 from csms.workers.live_state import LiveStateWriter
@@ -172,7 +172,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
                 app[EMBEDDED_POSTGRES] = embedded
             yield
         finally:
-            await pool.close()
+            await close_pool(pool)
 
 
 async def _gateway(app: web.Application) -> AsyncIterator[None]:

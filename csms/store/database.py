@@ -78,3 +78,17 @@ async def create_pool(
         else:
             assert pool is not None
             return cast(asyncpg.Pool, pool)
+
+
+#: How long closing the pool waits for connections still in use to come back.
+CLOSE_PATIENCE = 10.0
+
+
+async def close_pool(pool: asyncpg.Pool, patience: float = CLOSE_PATIENCE) -> None:
+    """Close gracefully, waiting ``patience`` seconds at most for connections in use; then
+    terminate (a stop never hangs on a query or a holder that does not return)."""
+    try:
+        await asyncio.wait_for(pool.close(), patience)
+    except TimeoutError:
+        log.error("connections were still in use after %s s; closing them", patience)
+        pool.terminate()

@@ -65,6 +65,10 @@ class WorkerState:
         return self.faults_in_a_row >= BROKEN_AFTER
 
 
+#: How long stopping waits for the workers to end.
+STOP_PATIENCE = 10.0
+
+
 class Supervisor:
     """Runs named workers until :meth:`stop`, restarting each when it fails."""
 
@@ -90,15 +94,19 @@ class Supervisor:
         """Names of the workers that keep failing for reasons other than the database."""
         return sorted(name for name, state in self.states.items() if state.broken)
 
-    async def stop(self) -> None:
-        """Cancel every worker and wait until all have ended."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def stop(self, patience: float = STOP_PATIENCE) -> None:
+        """Cancel every worker and wait until all have ended, ``patience`` seconds at most: a
+        stop never hangs on one that does not end (it is named in the log and left behind)."""
+        tasks = dict(self._tasks)
         self._tasks.clear()
+        for task in tasks.values():
+            task.cancel()
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks.values(), timeout=patience)
+        for name, task in tasks.items():
+            if task in pending:
+                log.error("worker %s did not stop within %s s; left behind", name, patience)
 
     async def _keep_running(self, name: str, work: Work) -> None:
         state = self.states[name]

@@ -4,6 +4,7 @@ which workers are broken."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncpg
 import pytest
@@ -112,3 +113,30 @@ def test_database_errors_count_as_the_database_away() -> None:
     assert is_unavailable(FileNotFoundError("no socket"))
     assert not is_unavailable(asyncpg.exceptions.UniqueViolationError("duplicate"))
     assert not is_unavailable(ValueError("bug"))
+
+
+async def test_a_worker_that_will_not_stop_does_not_hang_the_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    supervisor = Supervisor(delay=no_wait)
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()  # Swallows every cancellation: a bug a stop survives.
+        raise asyncio.CancelledError  # Released by the test: now it ends, as cancelled.
+
+    async def polite() -> None:
+        await asyncio.sleep(3600)
+
+    supervisor.start("stubborn", stubborn)
+    supervisor.start("polite", polite)
+    await asyncio.sleep(0)
+    started = asyncio.get_running_loop().time()
+    await supervisor.stop(patience=0.2)
+    assert asyncio.get_running_loop().time() - started < 2
+    assert "worker stubborn did not stop within 0.2 s" in caplog.text
+    assert "polite" not in caplog.text
+    release.set()
+    await asyncio.sleep(0.05)
