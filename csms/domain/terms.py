@@ -80,8 +80,9 @@ class BookingTerms:
 
     @classmethod
     def merged(cls, defaults: BookingTerms, given: Mapping[str, Any]) -> BookingTerms:
-        """``defaults`` with what a site (or a booking's snapshot) sets, as stored."""
-        values = {name: given[name] for name in FIELDS if name in given}
+        """``defaults`` with what a site (or a booking's snapshot) sets, as stored (a None
+        term sets nothing)."""
+        values = {name: given[name] for name in FIELDS if given.get(name) is not None}
         for name in _DECIMALS:
             if name in values:
                 values[name] = Decimal(str(values[name]))

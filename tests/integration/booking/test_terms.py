@@ -48,6 +48,12 @@ async def test_terms_are_set_shown_and_reset(world: World) -> None:
         token=world.driver,
     )
     assert status == 403, body
+    status, made = await world.server.request(
+        "POST", "/api/v1/sites",
+        json={"name": "New", "timezone": "UTC", "terms": {"noshow_fee": None, "buffer_minutes": 5}},
+    )
+    assert status == 201, made
+    assert made["terms_set"] == ["buffer_minutes"], "a null term sets nothing"
 
 
 async def test_a_booking_keeps_the_terms_it_was_made_under(world: World) -> None:

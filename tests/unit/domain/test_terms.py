@@ -28,6 +28,7 @@ def test_a_site_overrides_only_what_it_sets() -> None:
     assert terms.max_booking_minutes == 600 and terms.buffer_minutes == 5
     assert terms.noshow_fee == Decimal("2.50")
     assert BookingTerms.merged(BookingTerms(), terms_json(terms)) == terms, "a snapshot is exact"
+    assert BookingTerms.merged(defaults, {"noshow_fee": None}) == defaults, "None sets nothing"
 
 
 def test_what_a_booking_holds() -> None:
