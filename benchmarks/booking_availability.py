@@ -178,6 +178,8 @@ def literal(value: object) -> str:
         return f"'{value.isoformat()}'"
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, dict):  # The default booking terms: a jsonb literal.
+        return "'" + orjson.dumps(value).decode().replace("'", "''") + "'"
     if isinstance(value, list):  # Of ids: an array literal.
         return "'{" + ",".join(str(v) for v in value) + "}'"
     return repr(value) if isinstance(value, float) else str(value)
