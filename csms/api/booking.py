@@ -24,7 +24,9 @@ from csms.api.requests import (
     query_time,
     time_value,
 )
+from csms.booking import store
 from csms.booking.changes import MoveRequest
+from csms.booking.records import Reservation
 from csms.booking.search import Near, Search
 from csms.booking.service import BookingRequest
 from csms.booking.store import ListFilter
@@ -210,3 +212,13 @@ async def delete_tariff(request: web.Request) -> web.Response:
     operator(request)
     await tariffs.delete(request.app[POOL], path_id(request, "site_id"))
     return web.Response(status=204)
+
+
+async def visible_reservation(request: web.Request) -> Reservation:
+    """The booking the path names, if the caller is its driver or an operator (else 404)."""
+    user = request[USER]
+    reservation_id = path_id(request, "reservation_id", maximum=INT32[1])
+    booking = await store.get(request.app[POOL], reservation_id)
+    if booking is None or not (booking.user_id == user.id or user.role == "operator"):
+        raise NotFound(f"no reservation {reservation_id}")
+    return booking

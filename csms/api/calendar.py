@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from csms.api.booking import visible_reservation
 from csms.api.context import CLOCK, POOL, USER
-from csms.api.requests import INT32, path_id
-from csms.booking import store
 from csms.domain.calendar import CalendarBooking, booking_calendar
 from csms.errors import NotFound
 from csms.store import sites
@@ -18,10 +17,7 @@ routes = web.RouteTableDef()
 @routes.get("/api/v1/reservations/{reservation_id}/calendar.ics")
 async def calendar(request: web.Request) -> web.Response:
     user, pool = request[USER], request.app[POOL]
-    reservation_id = path_id(request, "reservation_id", maximum=INT32[1])
-    booking = await store.get(pool, reservation_id)
-    if booking is None or not (booking.user_id == user.id or user.role == "operator"):
-        raise NotFound(f"no reservation {reservation_id}")
+    booking = await visible_reservation(request)
     try:
         site = await sites.get(pool, booking.site_id)
     except NotFound:  # A removed site: the booking stays on record without a place.

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from csms.api.context import POOL, USER
+from csms.api.booking import visible_reservation
+from csms.api.context import POOL
 from csms.api.encoding import json_response
-from csms.api.requests import INT32, path_id
 from csms.booking import store
 from csms.booking.receipts import receipt
 from csms.errors import NotFound
@@ -19,11 +19,8 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/v1/reservations/{reservation_id}/receipt")
 async def get_receipt(request: web.Request) -> web.Response:
-    user, pool = request[USER], request.app[POOL]
-    reservation_id = path_id(request, "reservation_id", maximum=INT32[1])
-    booking = await store.get(pool, reservation_id)
-    if booking is None or not (booking.user_id == user.id or user.role == "operator"):
-        raise NotFound(f"no reservation {reservation_id}")
+    pool = request.app[POOL]
+    booking = await visible_reservation(request)
     history = await store.history(pool, booking.id)
     try:
         found = await sites.get(pool, booking.site_id)
