@@ -171,9 +171,14 @@ def stored_after(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict
     return result
 
 
+#: The terms in the order the API shows them (the dataclass's).
+_FIELD_ORDER = tuple(field.name for field in dataclasses.fields(BookingTerms))
+
+
 def terms_json(terms: BookingTerms) -> dict[str, Any]:
     """The ``terms`` object of the API: every term, fees as money strings."""
-    values = dataclasses.asdict(terms)
+    # Not dataclasses.asdict: it deep-copies every value, ten times slower on a search page.
+    values = {name: getattr(terms, name) for name in _FIELD_ORDER}
     for name in _DECIMALS:
         values[name] = format_money(values[name])
     return values

@@ -104,10 +104,10 @@ async def list_page(pool: asyncpg.Pool, *, after: int | None, limit: int) -> lis
 
 
 async def with_problems(
-    pool: asyncpg.Pool, site_id: int | None, *, limit: int = 100
+    executor: asyncpg.Pool | asyncpg.Connection, site_id: int | None, *, limit: int = 100
 ) -> list[Site]:
     """Sites that cannot be booked (no tariff), ``site_id`` only when given."""
-    rows = await pool.fetch(
+    rows = await executor.fetch(
         f"""SELECT {_COLUMNS} FROM sites s
             WHERE ($1::bigint IS NULL OR s.id = $1)
               AND NOT EXISTS (SELECT 1 FROM tariffs t WHERE t.site_id = s.id)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from csms.domain.timestamps import format_timestamp
 from tests.integration.booking.test_failure_paths import wait_status
 from tests.world import World, parse
@@ -274,12 +276,29 @@ async def test_a_late_cancellation_has_a_receipt_a_timely_one_none(world: World)
     assert (status, body["error"]["code"]) == (409, "no_receipt"), body
 
 
-async def offered(world: World, window: tuple[str, str]) -> list[tuple[str, int]]:
-    """This world's connectors offered for the window in a search of every site."""
+#: Where a search near a place looks from, and where ``place_site`` puts the world's site.
+HERE = (52.5163, 13.3777)
+
+
+async def place_site(world: World) -> None:
+    status, site = await world.server.request(
+        "PATCH", f"/api/v1/sites/{world.site_id}",
+        json={"latitude": HERE[0], "longitude": HERE[1] + 0.01},
+    )
+    assert status == 200, site
+
+
+async def offered(
+    world: World, window: tuple[str, str], *, near: bool = False
+) -> list[tuple[str, int]]:
+    """This world's connectors offered for the window in a search of every site (or of every
+    site near ``HERE``: that search finds what is free per site, not per connector)."""
     start, end = window
+    params = {"start": start, "end": end, "limit": "500"}
+    if near:
+        params["near"] = f"{HERE[0]},{HERE[1]}"
     status, body = await world.server.request(
-        "GET", "/api/v1/availability", token=world.driver,
-        params={"start": start, "end": end, "limit": "500"},
+        "GET", "/api/v1/availability", token=world.driver, params=params
     )
     assert status == 200, body
     for connector in body["connectors"]:
@@ -290,10 +309,13 @@ async def offered(world: World, window: tuple[str, str]) -> list[tuple[str, int]
     ]
 
 
-async def test_the_search_offers_what_the_site_terms_allow(world: World) -> None:
-    await set_terms(world, buffer_minutes=15, max_booking_minutes=120)
-    assert len(await offered(world, world.window(starts_in=120, minutes=120))) == 2
-    assert await offered(world, world.window(starts_in=120, minutes=150)) == [], "too long here"
+@pytest.mark.parametrize("near", [False, True], ids=["by-site", "near"])
+async def test_the_search_offers_what_the_site_terms_allow(world: World, near: bool) -> None:
+    await set_terms(world, buffer_minutes=15, early_start_minutes=10, max_booking_minutes=120)
+    await place_site(world)
+    assert len(await offered(world, world.window(starts_in=120, minutes=120), near=near)) == 2
+    too_long = world.window(starts_in=120, minutes=150)
+    assert await offered(world, too_long, near=near) == [], "too long here"
     start, end = world.window(starts_in=120, minutes=150)
     status, body = await world.server.request(
         "GET", "/api/v1/availability", token=world.driver,
@@ -304,6 +326,10 @@ async def test_the_search_offers_what_the_site_terms_allow(world: World) -> None
     ), "searching the site itself says why"
     status, _ = await world.book(connector_id=1, window=world.window(starts_in=120))
     assert status == 201
-    # Connector 1 is held until 15 minutes after that booking's end.
-    assert await offered(world, world.window(starts_in=190)) == [(world.cp_id, 2)]
-    assert (world.cp_id, 1) in await offered(world, world.window(starts_in=195))
+    # Connector 1 is held until 15 minutes after that booking's end (120 + 60 + 15), and the
+    # next booking would hold it from 10 minutes before its own start.
+    assert await offered(world, world.window(starts_in=204), near=near) == [(world.cp_id, 2)]
+    assert (world.cp_id, 1) in await offered(world, world.window(starts_in=205), near=near)
+    # Before it: a window whose buffer ends by the time that booking's early start begins.
+    assert await offered(world, world.window(starts_in=36), near=near) == [(world.cp_id, 2)]
+    assert (world.cp_id, 1) in await offered(world, world.window(starts_in=35), near=near)
