@@ -17,7 +17,7 @@ import asyncpg
 from asyncpg import Range
 
 from csms.booking import store
-from csms.booking.dispatch import CHARGING_GRACE
+from csms.booking.dispatch import charging_looked_at
 from csms.booking.records import Reservation
 from csms.booking.states import ReservationStatus as S
 from csms.domain.pricing import quote, quote_to_json
@@ -105,7 +105,8 @@ async def apply_move(
     if booking.status is S.CHARGING:  # Only its end moved: the session goes on.
         return await store.transition(
             connection, booking.id, S.CHARGING, f"window changed by {who}: {span}", now,
-            expect=(S.CHARGING,), next_action_at=end + CHARGING_GRACE, **window,
+            expect=(S.CHARGING,), **window,
+            next_action_at=charging_looked_at(end, booking.late_stop, now),
         )
     return await store.transition(
         connection, booking.id, S.BOOKED,

@@ -93,6 +93,38 @@ def decide_dispatch(
 
 #: A booking still charging this long after its window is looked at (S 4.10: Stops get lost).
 CHARGING_GRACE = timedelta(minutes=30)
+
+
+class OverdueStep(StrEnum):
+    """What a booking still charging at a given time needs (see :func:`overdue_step`)."""
+
+    WAIT = "wait"  # Within the window or its late-stop allowance: nothing.
+    STOP = "stop"  # The allowance is over: ask the charger to end the session.
+    SETTLE = "settle"  # Long after: the Stop may be lost; settle from the last readings.
+
+
+def charging_looked_at(end: datetime, late_stop: timedelta, now: datetime) -> datetime:
+    """When a booking charging at ``now`` (window ending at ``end``) is next looked at: when
+    its :func:`overdue_step` changes, or after a grace once it is to be settled."""
+    step, stop_at = overdue_step(end, late_stop, now), end + late_stop
+    if step is OverdueStep.WAIT:
+        return stop_at
+    if step is OverdueStep.STOP:
+        return stop_at + CHARGING_GRACE
+    return now + CHARGING_GRACE
+
+
+def overdue_step(end: datetime, late_stop: timedelta, now: datetime) -> OverdueStep:
+    """A charging booking's window ended at ``end``; its terms let the session go on for
+    ``late_stop`` (held for the driver, and the next booking may start right after it and the
+    buffer), then the session is stopped (RemoteStopTransaction, OCPP 1.6 S 5.12). A session
+    still open ``CHARGING_GRACE`` after that lost its Stop or ignored the request."""
+    stop_at = end + late_stop
+    if now < stop_at:
+        return OverdueStep.WAIT
+    if now < stop_at + CHARGING_GRACE:
+        return OverdueStep.STOP
+    return OverdueStep.SETTLE
 #: How often a reservation the charger dropped is sent again before the CSMS holds it alone.
 MAX_REDISPATCHES = 3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -48,6 +48,11 @@ class Reservation:
     @property
     def booking_terms(self) -> BookingTerms:
         return BookingTerms.merged(BookingTerms(), self.terms)
+
+    @property
+    def late_stop(self) -> timedelta:
+        """How long its session may go on after the window (its terms' late stop)."""
+        return self.booking_terms.late_stop_minutes * MINUTE
 
     @property
     def booked_code(self) -> BookedCode:

@@ -19,7 +19,7 @@ import asyncpg
 
 from csms.booking import store as bookings
 from csms.booking.cost import cost_to_json, energy_wh, last_reading, priced_readings, session_cost
-from csms.booking.dispatch import CHARGING_GRACE
+from csms.booking.dispatch import charging_looked_at
 from csms.booking.records import Reservation
 from csms.booking.states import ReservationStatus as S
 from csms.clock import Clock
@@ -294,7 +294,8 @@ async def _link(
     )
     await bookings.transition(
         connection, reservation_id, S.CHARGING, reason, now,
-        transaction_id=transaction_id, next_action_at=booking.end + CHARGING_GRACE,
+        transaction_id=transaction_id,
+        next_action_at=charging_looked_at(booking.end, booking.late_stop, now),
     )
 
 

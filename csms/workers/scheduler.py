@@ -6,7 +6,8 @@ with ``FOR UPDATE SKIP LOCKED`` and a lease, so any number of nodes can run one.
 ``NOTIFY csms_reservations`` and polls as a fallback. For each booking it dispatches ReserveNow
 at window start (minus the lead), retries, moves the booking, or fails it; at window end an
 unused booking expires (and the charger is told, for chargers that never expire their own);
-a booking still charging well after its window is settled from its last readings.
+a session still open when its booking's late-stop allowance is over is stopped
+(RemoteStopTransaction), and one still open well after that is settled from its last readings.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from csms import metrics
 from csms.booking import schedule, store
 from csms.booking.cost import cost_to_json, fees_only
 from csms.booking.dispatch import (
-    CHARGING_GRACE,
     DispatchDecision,
     DispatchOutcome,
     NextStep,
+    OverdueStep,
+    charging_looked_at,
     decide_dispatch,
+    overdue_step,
 )
 from csms.booking.records import Reservation, Settle
 from csms.booking.states import InvalidTransition
@@ -165,9 +168,31 @@ class Scheduler:
             await schedule.release(self._pool, booking.id, self._clock() + self._retry_interval)
 
     async def _overdue(self, booking: Reservation, now: datetime) -> None:
-        """Still charging after its window: settled once the session is over, else later."""
-        if not await self._settle(booking, now, False):
-            await schedule.release(self._pool, booking.id, now + CHARGING_GRACE)
+        """Still charging: stopped once its late-stop allowance is over; settled once the
+        session is over, else looked at again later."""
+        step = overdue_step(booking.end, booking.late_stop, now)
+        if step is OverdueStep.SETTLE and await self._settle(booking, now, False):
+            return
+        if step is OverdueStep.STOP and booking.transaction_id is not None:
+            await self._stop_on_charger(booking)
+        await schedule.release(
+            self._pool, booking.id, charging_looked_at(booking.end, booking.late_stop, now)
+        )
+
+    async def _stop_on_charger(self, booking: Reservation) -> None:
+        """RemoteStopTransaction (S 5.12): the StopTransaction that follows completes the
+        booking; a charger that refuses or is gone is settled after the grace."""
+        try:
+            answer = await self._router.call(
+                booking.charge_point_id,
+                "RemoteStopTransaction",
+                {"transactionId": booking.transaction_id},
+                self._call_timeout,
+            )
+        except CsmsError as error:
+            log.info("reservation %s: could not stop its session: %s", booking.id, error)
+            return
+        log.info("reservation %s: late stop over, session stop %s", booking.id, answer)
 
     async def _expire(self, booking: Reservation, now: datetime) -> None:
         try:

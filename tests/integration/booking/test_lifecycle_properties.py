@@ -92,9 +92,12 @@ class ChargerSide:
     """Answers the scheduler's and the booking service's calls as each charger is set to (it
     stands for the chargers' side of those calls; the sockets are tested elsewhere)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
         self.answer = dict.fromkeys(CHARGERS, "Accepted")
         self.profiles = dict.fromkeys(CHARGERS, "Core,Reservation")
+        #: (transaction id, when) of every RemoteStopTransaction asked for.
+        self.stops: list[tuple[int, datetime]] = []
 
     async def call(self, charge_point_id: str, action: str, payload: dict[str, Any],
                    timeout: float | None = None) -> dict[str, Any]:
@@ -102,6 +105,9 @@ class ChargerSide:
             value = self.profiles[charge_point_id]
             return {"configurationKey": [{"key": "SupportedFeatureProfiles", "value": value}]}
         if action == "CancelReservation":
+            return {"status": "Accepted"}
+        if action == "RemoteStopTransaction":  # The Stop that follows may be lost, or late.
+            self.stops.append((payload["transactionId"], self.clock()))
             return {"status": "Accepted"}
         assert action == "ReserveNow", action
         answer = self.answer[charge_point_id]
@@ -175,7 +181,7 @@ class BookingLifecycle(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock()
-        self.chargers = ChargerSide()
+        self.chargers = ChargerSide(self.clock)
         self.owners: dict[int, User] = {}  # Every booking made, by id.
         self.txs: dict[int, Tx] = {}
         self.violations: list[str] = []
@@ -367,6 +373,15 @@ class BookingLifecycle(RuleBasedStateMachine):
     def nothing_logged_as_an_error(self) -> None:
         records = self.env.errors.buffer
         assert not records, [f"{r.name}: {r.getMessage()} {r.exc_text or ''}" for r in records]
+
+    @invariant()
+    def sessions_are_stopped_only_after_their_window(self) -> None:
+        for transaction_id, at in self.chargers.stops:
+            end = self.run(self.env.pool.fetchval(
+                """SELECT upper(r.during) FROM transactions t
+                   JOIN reservations r ON r.id = t.reservation_id WHERE t.id = $1""",
+                transaction_id))
+            assert end is not None and at >= end, (transaction_id, at, end)
 
     @invariant()
     def no_overlapping_live_bookings(self) -> None:

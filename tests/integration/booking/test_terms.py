@@ -3,6 +3,7 @@ when booking, changing and cancelling, by the scheduler (no-shows), and charged.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -333,3 +334,32 @@ async def test_the_search_offers_what_the_site_terms_allow(world: World, near: b
     # Before it: a window whose buffer ends by the time that booking's early start begins.
     assert await offered(world, world.window(starts_in=36), near=near) == [(world.cp_id, 2)]
     assert (world.cp_id, 1) in await offered(world, world.window(starts_in=35), near=near)
+
+
+async def test_a_session_past_its_late_stop_is_stopped_and_completes(world: World) -> None:
+    await set_terms(world, late_stop_minutes=10)
+    async with await world.connect(
+        RemoteStopTransaction=lambda p: {"status": "Accepted"}
+    ) as charger:
+        begin, _ = world.window()
+        _, booked = await world.book(1, world.window(minutes=60))
+        await wait_status(world, booked["id"], "active")
+        started = await charger.result(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": booked["code"], "meterStart": 0, "timestamp": begin,
+             "reservationId": booked["id"]},
+        )
+        await wait_status(world, booked["id"], "charging")
+        world.clock.advance(minutes=60 + 9)  # Within the allowance: the session goes on.
+        await asyncio.sleep(0.5)
+        assert charger.calls_of("RemoteStopTransaction") == []
+        world.clock.advance(minutes=1)
+        stop = await charger.wait_call("RemoteStopTransaction")
+        assert stop == {"transactionId": started["transactionId"]}
+        await charger.result(
+            "StopTransaction",
+            {"transactionId": started["transactionId"], "meterStop": 7000, "reason": "Remote",
+             "timestamp": format_timestamp(world.clock())},
+        )
+        done = await wait_status(world, booked["id"], "completed")
+    assert done["energy_kwh"] == "7.000"

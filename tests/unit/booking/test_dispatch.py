@@ -9,11 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csms.booking.dispatch import (
+    CHARGING_GRACE,
     MAX_REDISPATCHES,
     DispatchOutcome,
     NextStep,
+    OverdueStep,
+    charging_looked_at,
     decide_dispatch,
     decide_dropped,
+    overdue_step,
 )
 from csms.booking.states import ReservationStatus
 
@@ -165,3 +169,35 @@ def test_a_dropped_reservation_is_sent_again_a_bounded_number_of_times() -> None
     held = decide_dropped(True, MAX_REDISPATCHES)
     assert held is not None and not held.send_again and "CSMS holds" in held.reason
     assert decide_dropped(False, 0) is None  # held by the CSMS already: nothing to send
+
+
+# --------------------------------------------------------------------------- overdue_step
+
+LATE = timedelta(minutes=10)
+SECOND = timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("now", "late_stop", "step"),
+    [
+        (START, LATE, OverdueStep.WAIT),
+        (END + LATE - SECOND, LATE, OverdueStep.WAIT),
+        (END + LATE, LATE, OverdueStep.STOP),
+        (END, timedelta(0), OverdueStep.STOP),  # No allowance: stopped when the window ends.
+        (END + LATE + CHARGING_GRACE - SECOND, LATE, OverdueStep.STOP),
+        (END + LATE + CHARGING_GRACE, LATE, OverdueStep.SETTLE),
+    ],
+)
+def test_a_session_goes_on_for_its_allowance_then_is_stopped_then_settled(
+    now: datetime, late_stop: timedelta, step: OverdueStep
+) -> None:
+    assert overdue_step(END, late_stop, now) is step
+
+
+@given(st.integers(0, 240), st.integers(-600, 600))
+def test_a_charging_booking_is_looked_at_when_its_step_changes(late: int, minutes: int) -> None:
+    late_stop, now = timedelta(minutes=late), END + timedelta(minutes=minutes)
+    at = charging_looked_at(END, late_stop, now)
+    assert at > now
+    if overdue_step(END, late_stop, now) is not OverdueStep.SETTLE:
+        assert overdue_step(END, late_stop, at) is not overdue_step(END, late_stop, at - SECOND)
